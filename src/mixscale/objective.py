@@ -1,0 +1,237 @@
+"""What strategies query: an :class:`Objective` maps a :class:`~mixscale.space.Config` to an :class:`Observation`.
+
+An objective may be a simulator fitted from runs, real training, or any Python callable wrapped in
+:class:`FunctionObjective`. Objectives used for *benchmarking* also expose the noise-free metric of a mixture at
+the target (:meth:`Objective.target_value`) so that regret can be scored; scoring is free, queries are charged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from mixscale import simplex
+from mixscale.errors import ValidationError
+from mixscale.space import Config, Space
+
+
+@dataclass(frozen=True)
+class Metric:
+    """The quantity being optimized: a name and its direction."""
+
+    name: str
+    minimize: bool = True
+
+    def internal(self, value: float) -> float:
+        """The value in the minimize direction (strategies always minimize internally)."""
+        return value if self.minimize else -value
+
+    def external(self, value: float) -> float:
+        return value if self.minimize else -value
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Result of one query.
+
+    ``value`` is the metric at the end of the run, ``cost`` the charge in target-run units and ``curve`` the
+    learning curve up to the run's steps as ``((step, value), ...)`` pairs, when the trainer reports one.
+    """
+
+    value: float
+    cost: float
+    curve: tuple[tuple[int, float], ...] | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """Anything strategies can query. ``evaluate`` may be noisy; ``seed`` selects the training seed."""
+
+    space: Space
+    metric: Metric
+
+    def evaluate(self, config: Config, seed: int | None = None) -> Observation: ...
+
+    def cost(self, scale: str, steps: int) -> float: ...
+
+
+@runtime_checkable
+class BenchmarkObjective(Objective, Protocol):
+    """An objective whose noise-free target metric is known, so regret can be scored."""
+
+    def target_value(self, mixtures: np.ndarray) -> np.ndarray: ...
+
+    def optimum(self) -> tuple[np.ndarray, float]: ...
+
+
+CostSpec = Callable[[str, int], float] | Mapping[Any, float] | None
+
+
+def make_cost(space: Space, cost: CostSpec) -> Callable[[str, int], float]:
+    """Turn a cost specification into ``cost(scale, steps) -> target-run units``.
+
+    Accepted forms:
+
+    * ``None``: FLOPs cost from the space's ladder (``6 N T z``, normalized to the target).
+    * a callable ``(scale, steps) -> float``: used as is (already in target-run units).
+    * a table ``{(scale, steps): cost}`` covering the whole grid, normalized so the target costs 1.0.
+    * per-step costs ``{scale: cost_per_step}``, multiplied by steps and normalized to the target.
+    """
+    if cost is None:
+        if not space.has_flops:
+            raise ValidationError(
+                "cost", "the space's scales have no params/tokens_per_step; supply a cost function or table"
+            )
+        return space.cost
+    if callable(cost):
+        return cost
+    if not isinstance(cost, Mapping) or not cost:
+        raise ValidationError("cost", "must be None, a callable, or a non-empty mapping")
+    table: dict[tuple[str, int], float] = {}
+    if all(isinstance(key, tuple) for key in cost):
+        for (scale, steps), c in cost.items():
+            space.scale(scale)
+            table[(scale, int(steps))] = _positive(c, f"cost[{scale!r}, {steps}]")
+        missing = [f for f in space.fidelities() if f not in table]
+        if missing:
+            raise ValidationError("cost", f"table misses grid points, e.g. {missing[0]}")
+        norm = table[space.target]
+
+        def from_table(scale: str, steps: int) -> float:
+            try:
+                return table[(scale, int(steps))] / norm
+            except KeyError:
+                raise ValidationError("steps", f"({scale!r}, {steps}) is not in the cost table") from None
+
+        return from_table
+    per_step = {}
+    for scale, c in cost.items():
+        space.scale(scale)
+        per_step[scale] = _positive(c, f"cost[{scale!r}]")
+    missing_scales = [s for s in space.scale_names if s not in per_step]
+    if missing_scales:
+        raise ValidationError(f"cost[{missing_scales[0]!r}]", "missing per-step cost")
+    tscale, tsteps = space.target
+    norm = per_step[tscale] * tsteps
+    return lambda scale, steps: per_step[scale] * float(steps) / norm
+
+
+def _positive(value: Any, name: str) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(name, f"must be a number, got {value!r}") from None
+    if not (math.isfinite(x) and x > 0):
+        raise ValidationError(name, f"must be a positive finite number, got {value!r}")
+    return x
+
+
+class FunctionObjective:
+    """Wrap a plain callable ``fn(mixture: dict[str, float], scale: str, steps: int) -> float``.
+
+    ``fn`` may instead return a mapping ``{"value": float, "curve": [(step, value), ...]}``. If ``fn`` accepts a
+    ``seed`` keyword it receives the query's seed. ``cost`` is any :func:`make_cost` specification.
+
+    For benchmarking, the noise-free target value of a mixture is ``truth(mixture)`` when given, else
+    ``fn(mixture, *space.target)``; the optimum is found by dense search (:func:`dense_optimum`) unless
+    ``optimum=(mixture, value)`` is supplied.
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        fn: Callable[..., Any],
+        cost: CostSpec = None,
+        minimize: bool = True,
+        metric: str = "value",
+        truth: Callable[[dict[str, float]], float] | None = None,
+        optimum: tuple[Sequence[float] | Mapping[str, float], float] | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise ValidationError("fn", "must be callable")
+        self.space = space
+        self.metric = Metric(metric, minimize)
+        self._fn = fn
+        self._cost = make_cost(space, cost)
+        self._truth = truth
+        self._optimum = None
+        if optimum is not None:
+            self._optimum = (space.validate_mixture(optimum[0], "optimum"), float(optimum[1]))
+        try:
+            import inspect
+
+            self._takes_seed = "seed" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            self._takes_seed = False
+
+    def cost(self, scale: str, steps: int) -> float:
+        return float(self._cost(scale, steps))
+
+    def evaluate(self, config: Config, seed: int | None = None) -> Observation:
+        kwargs = {"seed": seed} if self._takes_seed else {}
+        out = self._fn(dict(config.mixture), config.scale, int(config.steps), **kwargs)
+        curve = None
+        if isinstance(out, Mapping):
+            if "value" not in out:
+                raise ValidationError("objective.value", "the callable returned a mapping without 'value'")
+            value = out["value"]
+            if out.get("curve") is not None:
+                curve = tuple((int(s), float(v)) for s, v in out["curve"])
+        else:
+            value = out
+        return Observation(float(value), self.cost(config.scale, config.steps), curve)
+
+    def target_value(self, mixtures: np.ndarray) -> np.ndarray:
+        mixtures = np.atleast_2d(mixtures)
+        if self._truth is not None:
+            return np.array([float(self._truth(self.space.mixture_dict(w))) for w in mixtures])
+        scale, steps = self.space.target
+        out = []
+        for w in mixtures:
+            v = self._fn(self.space.mixture_dict(w), scale, steps)
+            out.append(float(v["value"] if isinstance(v, Mapping) else v))
+        return np.array(out)
+
+    def optimum(self) -> tuple[np.ndarray, float]:
+        if self._optimum is None:
+            self._optimum = dense_optimum(self, n=2000)
+        return self._optimum
+
+
+def dense_optimum(objective: BenchmarkObjective, n: int = 20000, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Best target mixture by dense search: vertices, edge midpoints, ``n`` Dirichlet draws at two
+    concentrations, then local refinement of the best few by shrinking random perturbations."""
+    space, metric = objective.space, objective.metric
+    rng = np.random.default_rng(seed)
+    k = space.k
+    eye = np.eye(k)
+    edges = np.array([(eye[i] + eye[j]) / 2 for i in range(k) for j in range(i + 1, k)])
+    pool = np.vstack(
+        [
+            eye,
+            edges,
+            space.uniform_mixture()[None],
+            simplex.sample_dirichlet(rng, n // 2, k, 1.0),
+            simplex.sample_dirichlet(rng, n - n // 2, k, 0.3),
+        ]
+    )
+    sign = 1.0 if metric.minimize else -1.0
+    vals = sign * objective.target_value(pool)
+    order = np.argsort(vals)[:5]
+    best_w, best_v = pool[order[0]], vals[order[0]]
+    for start in order:
+        w, v = pool[start], vals[start]
+        for radius in (0.1, 0.03, 0.01, 0.003):
+            cand = simplex.perturb(rng, w, max(16, n // 200), radius)
+            cv = sign * objective.target_value(cand)
+            j = int(np.argmin(cv))
+            if cv[j] < v:
+                w, v = cand[j], cv[j]
+        if v < best_v:
+            best_w, best_v = w, v
+    return best_w, float(sign * best_v)

@@ -1,0 +1,125 @@
+"""The contract every strategy keeps: ``ask() -> Config``, ``tell(config, observation)``, ``recommend()``.
+
+Strategies minimize internally: a maximized metric is negated on the way in and out, so subclasses only ever
+see losses. The base class keeps the history (mixtures as arrays, fidelities, values, learning curves, costs) so
+a strategy can be rebuilt from stored trials by replaying ``tell``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mixscale.objective import Observation
+from mixscale.space import Config, Space
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The mixture a strategy would deploy at the target now.
+
+    ``value`` / ``std`` are the strategy's prediction of the target metric (in the metric's own direction) and its
+    posterior standard deviation, when the strategy has a model; ``source`` says how it was chosen.
+    """
+
+    mixture: dict[str, float]
+    value: float | None = None
+    std: float | None = None
+    source: str = ""
+
+
+@dataclass
+class History:
+    """Everything told so far, in arrays (values in the *minimize* direction)."""
+
+    mixtures: list[np.ndarray] = field(default_factory=list)
+    scales: list[str] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    curves: list[tuple[tuple[int, float], ...] | None] = field(default_factory=list)
+    costs: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+class Strategy(ABC):
+    """Base class. ``cost(scale, steps)`` is in target-run units; ``seed`` fixes every random choice."""
+
+    name: ClassVar[str]
+
+    def __init__(
+        self,
+        space: Space,
+        cost: Callable[[str, int], float] | None = None,
+        minimize: bool = True,
+        seed: int = 0,
+    ) -> None:
+        self.space = space
+        self.cost = cost if cost is not None else space.cost
+        self.minimize = minimize
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.history = History()
+
+    # ------------------------------------------------------------ contract
+    @abstractmethod
+    def ask(self) -> Config:
+        """The next query."""
+
+    def tell(self, config: Config, observation: Observation) -> None:
+        """Record the observation of ``config``."""
+        sign = 1.0 if self.minimize else -1.0
+        curve = None
+        if observation.curve:
+            curve = tuple((int(s), sign * float(v)) for s, v in observation.curve)
+        self.history.mixtures.append(config.weights(self.space.domains))
+        self.history.scales.append(config.scale)
+        self.history.steps.append(int(config.steps))
+        self.history.values.append(sign * float(observation.value))
+        self.history.curves.append(curve)
+        self.history.costs.append(float(observation.cost))
+        self._on_tell(config, observation)
+
+    def _on_tell(self, config: Config, observation: Observation) -> None:  # noqa: B027 - optional hook
+        """Hook for subclasses that track more state (default: nothing)."""
+
+    @abstractmethod
+    def recommend(self) -> Recommendation:
+        """The mixture to deploy at the target."""
+
+    # -------------------------------------------------------------- helpers
+    @property
+    def spent(self) -> float:
+        return float(sum(self.history.costs))
+
+    def _config(self, w: np.ndarray, scale: str, steps: int) -> Config:
+        w = np.clip(np.asarray(w, dtype=float), 0.0, None)
+        return Config(self.space.mixture_dict(w / w.sum()), scale, int(steps))
+
+    def _external(self, value: float | None) -> float | None:
+        """Internal (minimize) value back to the metric's direction."""
+        if value is None:
+            return None
+        return float(value if self.minimize else -value)
+
+    def _best_observed(self, at_target_only: bool = False) -> Recommendation:
+        """The mixture with the best observed value (optionally only among target-fidelity observations)."""
+        h = self.history
+        idx = range(len(h))
+        if at_target_only:
+            idx = [i for i in idx if (h.scales[i], h.steps[i]) == self.space.target]
+        idx = list(idx)
+        if not idx:
+            return Recommendation(self.space.mixture_dict(self.space.uniform_mixture()), source="uniform (no data)")
+        i = min(idx, key=lambda j: h.values[j])
+        return Recommendation(
+            self.space.mixture_dict(h.mixtures[i]), self._external(h.values[i]), None, "best observed"
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "seed": self.seed}

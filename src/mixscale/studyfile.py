@@ -1,0 +1,213 @@
+"""Study files (TOML or YAML) for ``mixscale optimize``: parsed and validated at the boundary.
+
+.. code-block:: toml
+
+    strategy = "mfms"          # any registry name
+    budget = 5.0               # target-run units
+    seed = 0
+    domains = ["web", "code", "books"]
+    steps = [1000, 2000, 4000]
+    target = { scale = "large", steps = 4000 }
+
+    [[scales]]                 # small to large; params / tokens_per_step optional if the objective has a cost
+    name = "small"
+    params = 1e7
+    tokens_per_step = 65536
+
+    [objective]                # built-in simulator ...
+    type = "simulator"
+    name = "analytic"
+    metric = "loss:avg"
+    # ... or any callable fn(mixture, scale, steps) -> float:
+    # type = "callable"; function = "my_module:evaluate"; minimize = true
+    # cost = { small = 1.0, large = 10.0 }   # optional per-step costs
+
+    [strategy_options]         # passed to the strategy
+
+    [[initial]]                # optional: runs to make first (e.g. the mixture in production today)
+    mixture = { web = 0.6, code = 0.2, books = 0.2 }
+    scale = "small"            # default: the target scale
+    steps = 1000               # default: the target steps
+"""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mixscale import strategies
+from mixscale.errors import ValidationError
+from mixscale.objective import FunctionObjective, Objective
+from mixscale.space import Config, Space
+
+KNOWN_KEYS = {
+    "strategy",
+    "budget",
+    "seed",
+    "domains",
+    "scales",
+    "steps",
+    "target",
+    "objective",
+    "strategy_options",
+    "initial",
+}
+
+
+@dataclass
+class Study:
+    objective: Objective
+    strategy: str
+    budget: float
+    seed: int = 0
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    initial: list[Config] = field(default_factory=list)
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    """Parse a ``.toml`` / ``.yaml`` / ``.yml`` file into a mapping (no code is executed)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValidationError("config", f"no such file: {p}")
+    text = p.read_text()
+    try:
+        if p.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            raise ValidationError("config", f"{p.name}: use a .toml, .yaml or .yml file")
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            raise
+        raise ValidationError("config", f"{p.name} is not valid: {exc}") from None
+    except Exception as exc:  # yaml.YAMLError
+        raise ValidationError("config", f"{p.name} is not valid: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValidationError("config", "the file must hold a mapping at top level")
+    return data
+
+
+def load(path: str | Path) -> Study:
+    """A validated :class:`Study` from a study file."""
+    return parse(read(path))
+
+
+def parse(data: dict[str, Any]) -> Study:
+    unknown = set(data) - KNOWN_KEYS
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], f"unknown key (known: {', '.join(sorted(KNOWN_KEYS))})")
+    obj = data.get("objective")
+    if not isinstance(obj, dict):
+        raise ValidationError("objective", "missing [objective] table")
+    kind = obj.get("type", "simulator")
+    if kind == "simulator":
+        objective = _simulator(obj, data)
+    elif kind == "callable":
+        objective = _callable(obj, data)
+    else:
+        raise ValidationError("objective.type", f"must be 'simulator' or 'callable', got {kind!r}")
+    strategy = data.get("strategy", strategies.DEFAULT)
+    if strategy not in strategies.REGISTRY:
+        raise ValidationError("strategy", f"unknown strategy {strategy!r} (known: {', '.join(strategies.REGISTRY)})")
+    budget = data.get("budget")
+    if not isinstance(budget, int | float) or isinstance(budget, bool) or not budget > 0:
+        raise ValidationError("budget", f"must be a positive number of target runs, got {budget!r}")
+    seed = data.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValidationError("seed", f"must be a non-negative integer, got {seed!r}")
+    options = data.get("strategy_options", {})
+    if not isinstance(options, dict):
+        raise ValidationError("strategy_options", "must be a table")
+    initial = _initial(data.get("initial", []), objective.space)
+    return Study(objective, strategy, float(budget), seed, options, initial)
+
+
+def _initial(items: Any, space: Space) -> list[Config]:
+    if not isinstance(items, list):
+        raise ValidationError("initial", "must be a list of tables")
+    configs = []
+    for i, item in enumerate(items):
+        name = f"initial[{i}]"
+        if not isinstance(item, dict) or "mixture" not in item:
+            raise ValidationError(name, "must be a table with a 'mixture'")
+        extra = set(item) - {"mixture", "scale", "steps"}
+        if extra:
+            raise ValidationError(f"{name}.{sorted(extra)[0]}", "unknown key")
+        w = space.validate_mixture(item["mixture"], f"{name}.mixture")
+        scale = item.get("scale", space.target[0])
+        if scale not in space.scale_names:
+            raise ValidationError(f"{name}.scale", f"{scale!r} is not one of {list(space.scale_names)}")
+        steps = item.get("steps", space.target[1])
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
+            raise ValidationError(f"{name}.steps", f"must be a positive integer, got {steps!r}")
+        configs.append(Config(space.mixture_dict(w), scale, steps))
+    return configs
+
+
+def _space(data: dict[str, Any]) -> Space:
+    for key in ("domains", "scales", "steps"):
+        if key not in data:
+            raise ValidationError(key, "missing")
+    target = data.get("target")
+    if target is not None:
+        if not isinstance(target, dict) or set(target) != {"scale", "steps"}:
+            raise ValidationError("target", "must be a table with exactly 'scale' and 'steps'")
+        target = (target["scale"], target["steps"])
+    if not isinstance(data["scales"], list):
+        raise ValidationError("scales", "must be a list")
+    return Space(data["domains"], data["scales"], data["steps"], target)
+
+
+def _simulator(obj: dict[str, Any], data: dict[str, Any]) -> Objective:
+    from mixscale import simulator
+
+    extra = set(obj) - {"type", "name", "metric", "noise"}
+    if extra:
+        raise ValidationError(f"objective.{sorted(extra)[0]}", "unknown key for a simulator objective")
+    kwargs = {k: obj[k] for k in ("metric", "noise") if k in obj}
+    if any(k in data for k in ("domains", "scales", "steps", "target")):
+        space = _space(data)
+        kwargs["scales"] = tuple(space.scales)
+        kwargs["steps"] = space.steps
+        sim = simulator.load(obj.get("name", "analytic"), **kwargs)
+        if sim.space.domains != space.domains:
+            raise ValidationError("domains", f"the simulator's domains are {list(sim.space.domains)}")
+        if sim.space.target != space.target:
+            raise ValidationError("target", "the analytic simulator's target is its largest scale and step")
+        return sim
+    return simulator.load(obj.get("name", "analytic"), **kwargs)
+
+
+def resolve_callable(spec: Any, field_name: str = "objective.function"):
+    """Import ``module:function`` (the user's own code, by their choice)."""
+    if not isinstance(spec, str) or ":" not in spec:
+        raise ValidationError(field_name, f"must be 'module:function', got {spec!r}")
+    module, _, name = spec.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValidationError(field_name, f"cannot import {spec!r}: {exc}") from None
+    if not callable(fn):
+        raise ValidationError(field_name, f"{spec!r} is not callable")
+    return fn
+
+
+def _callable(obj: dict[str, Any], data: dict[str, Any]) -> Objective:
+    extra = set(obj) - {"type", "function", "cost", "minimize", "metric"}
+    if extra:
+        raise ValidationError(f"objective.{sorted(extra)[0]}", "unknown key for a callable objective")
+    space = _space(data)
+    fn = resolve_callable(obj.get("function"))
+    cost = obj.get("cost")
+    if isinstance(cost, str):
+        cost = resolve_callable(cost, "objective.cost")
+    minimize = obj.get("minimize", True)
+    if not isinstance(minimize, bool):
+        raise ValidationError("objective.minimize", "must be true or false")
+    return FunctionObjective(space, fn, cost=cost, minimize=minimize, metric=str(obj.get("metric", "value")))

@@ -1,0 +1,1 @@
+"""Surrogate models and the acquisition pieces BoTorch does not provide."""

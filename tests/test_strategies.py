@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from mixscale import strategies
+from mixscale.objective import Observation
+from mixscale.space import Config
+
+ALL = ["random", "hyperband", "mfbo", "regmix", "mfms-paper", "mfms"]
+FAST = {"mfms-paper": {"n_init": 6}, "mfms": {"n_init": 4}, "mfbo": {"n_init": 3}}
+
+
+def drive(name, objective, n, seed=0):
+    s = strategies.create(name, objective.space, objective.cost, True, seed, **FAST.get(name, {}))
+    asked = []
+    for i in range(n):
+        config = s.ask()
+        assert isinstance(config, Config)
+        w = objective.space.validate_mixture(config.mixture)  # a valid point of the simplex
+        assert w.shape == (3,)
+        assert config.scale in objective.space.scale_names
+        assert 0 < objective.cost(config.scale, config.steps) <= 1.0 + 1e-9
+        s.tell(config, objective.evaluate(config, seed=i))
+        asked.append((tuple(np.round(w, 10)), config.scale, config.steps))
+    return s, asked
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_ask_tell_recommend_contract(name, toy_objective):
+    s, asked = drive(name, toy_objective, 12)
+    rec = s.recommend()
+    w = toy_objective.space.validate_mixture(rec.mixture)
+    assert np.isclose(w.sum(), 1.0)
+    assert len(s.history) == 12
+    if name in ("mfms", "mfbo"):
+        assert rec.value is not None and rec.std is not None and rec.std >= 0
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_same_seed_same_proposals(name, toy_objective):
+    _, a = drive(name, toy_objective, 9, seed=5)
+    _, b = drive(name, toy_objective, 9, seed=5)
+    assert a == b
+    _, c = drive(name, toy_objective, 9, seed=6)
+    assert a != c
+
+
+def test_random_queries_the_target_and_hyperband_the_target_scale(toy_objective):
+    _, asked = drive("random", toy_objective, 5)
+    assert all((s, z) == toy_objective.space.target for _, s, z in asked)
+    _, asked = drive("hyperband", toy_objective, 13)
+    assert all(s == "l" for _, s, _ in asked)
+    # first bracket: 9 runs at the shortest rung, then the best 3 at the middle one, then 1 at the target
+    assert [z for *_, z in asked] == [100] * 9 + [300] * 3 + [1000]
+
+
+def test_hyperband_promotes_the_best(toy_objective):
+    s, asked = drive("hyperband", toy_objective, 12)
+    first = [a for a in asked if a[2] == 100]
+    values = [toy_objective.evaluate(Config(dict(zip("abc", w, strict=True)), "l", 100)).value for w, *_ in first]
+    best3 = {first[i][0] for i in np.argsort(values)[:3]}
+    assert {a[0] for a in asked if a[2] == 300} == best3
+
+
+def test_regmix_uses_one_proxy_and_recommends_a_mixture(toy_objective):
+    s, asked = drive("regmix", toy_objective, 40)
+    assert {(sc, z) for _, sc, z in asked} == {("s", 100)}
+    rec = s.recommend()
+    assert "regression" in rec.source
+
+
+def test_maximized_metrics_are_flipped(toy_objective):
+    s = strategies.create("random", toy_objective.space, toy_objective.cost, minimize=False, seed=0)
+    for v in (1.0, 3.0, 2.0):
+        c = s.ask()
+        s.tell(c, Observation(v, 1.0))
+    assert s.recommend().value == 3.0
+
+
+def test_unknown_strategy_and_bad_options():
+    from mixscale.errors import ValidationError
+    from mixscale.space import Space
+
+    sp = Space(["a", "b"], [("s", 1, 1)], [1])
+    with pytest.raises(ValidationError, match="unknown strategy"):
+        strategies.create("nope", sp)
+    with pytest.raises(ValidationError) as info:
+        strategies.create("random", sp, no_such_option=1)
+    assert "strategy_options" in info.value.field
