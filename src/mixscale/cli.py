@@ -190,6 +190,15 @@ def optimize(
         )
 
 
+def _mount_subcommands() -> None:
+    from mixscale.exchangeable.cli import app as exchangeable_app
+
+    app.add_typer(exchangeable_app, name="exchangeable", help="Exchangeable sequence models (seed paper 2).")
+
+
+_mount_subcommands()
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -1,0 +1,247 @@
+"""Single-step prediction, multi-step generation (with a KV cache for the causal model), joint likelihoods and
+rollout-based epistemic uncertainty.
+
+*One-step* inference uses the predictive ``p(y | x, D)`` directly; its spread mixes aleatoric noise and
+epistemic uncertainty. *Multi-step* inference imagines future pairs: for ``t = 1..H``,
+
+.. math::
+
+    \\hat y_t \\sim p(\\cdot \\mid x_t, D \\cup \\{(x_s, \\hat y_s)\\}_{s<t}),
+
+and the spread of a statistic of the imagined data across rollouts (e.g. the mean of H imagined rewards at one
+arm) approximates the posterior spread of the corresponding latent quantity: epistemic uncertainty only.
+
+KV cache. In the causal pattern a context token never attends to a later one, so its keys/values at every
+layer are final once computed. Generation keeps them per layer; step t runs only two new tokens (the query at
+x_t and the context token (x_t, ŷ_t)) against the cache: O(n) work per step instead of re-encoding all n
+tokens, O(n²). Noise for every step is drawn up front from the caller's generator, so cached and re-encoding
+generation consume the same random numbers and agree up to floating-point error.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .models import ExchangeableTransformer, with_key_padding
+
+__all__ = [
+    "predict",
+    "predictive_moments",
+    "generate",
+    "joint_log_likelihood",
+    "rollout_epistemic_std",
+    "predictive_mean_path",
+]
+
+
+@torch.no_grad()
+def predict(
+    model: ExchangeableTransformer, xc: Tensor, yc: Tensor, xq: Tensor, ctx_valid: Tensor | None = None
+) -> Tensor:
+    """One-step predictive head parameters (B, M, P) at queries ``xq``, each seeing the whole context."""
+    return model(xc, yc, xq, ctx_valid=ctx_valid)
+
+
+def predictive_moments(model: ExchangeableTransformer, params: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and standard deviation of the predictive with head parameters ``params``."""
+    return model.head.mean_std(params)
+
+
+def _ones(b: int, n: int) -> Tensor:
+    return torch.ones(b, n, dtype=torch.bool)
+
+
+@torch.inference_mode()
+def _generate_cached(
+    model: ExchangeableTransformer, xc: Tensor, yc: Tensor, xg: Tensor, noise: Tensor, valid: Tensor
+) -> Tensor:
+    """KV-cached generation into preallocated per-layer buffers of length N + H + 1.
+
+    Step t runs one fused pass over two tokens: the context token of the previous sample (x_{t−1}, ŷ_{t−1}),
+    which sees the cache and itself, and the query at x_t, which sees the cache, that context token and
+    itself. The context token's keys/values stay in the buffer; the query's slot is overwritten at the next
+    step.
+    """
+    b, n, _ = xc.shape
+    horizon = xg.shape[1]
+    cfg = model.cfg
+    shape = (b, cfg.n_heads, n + horizon + 1, cfg.d_model // cfg.n_heads)
+    buffers = [(torch.empty(shape), torch.empty(shape)) for _ in range(cfg.n_layers)]
+    padded = not bool(valid.all())
+    keys_valid = torch.cat([valid, _ones(b, horizon + 1)], 1)
+    if n > 0:
+        mask = with_key_padding(torch.ones(n, n, dtype=torch.bool).tril(), valid if padded else None)
+        model.trunk(model.embed(xc, yc), mask, buffers=buffers, pos=0)
+    # additive mask of the fused two-token step: row 0 (context token) must not see column pos + 1 (query)
+    add_mask = torch.zeros(2, n + horizon + 2)
+    flags = torch.tensor([[0.0, 1.0]])
+    y_pair = torch.zeros(b, 2)
+    out: list[Tensor] = []
+    pos = n  # filled cache length
+    for t in range(horizon):
+        if t == 0:
+            tokens, mask = model.embed(xg[:, :1], None), torch.ones(1, pos + 1, dtype=torch.bool)
+        else:
+            y_pair[:, :1] = out[-1]
+            tokens = model.embed(xg[:, t - 1 : t + 1], y_pair, flags)
+            add_mask[0, pos + 1] = float("-inf")
+            mask = add_mask[:, : pos + 2]
+        if padded:
+            mask = with_key_padding(torch.isfinite(mask) if t else mask, keys_valid[:, : mask.shape[1]])
+        h, _ = model.trunk(tokens, mask, buffers=buffers, pos=pos)
+        if t > 0:
+            add_mask[0, pos + 1] = 0.0
+            pos += 1  # the context token's keys/values are now part of the cache
+        out.append(model.head.sample(model.head(h[:, -1:]), noise[:, t : t + 1]))
+    return torch.cat(out, 1)
+
+
+@torch.no_grad()
+def _generate_reencode(
+    model: ExchangeableTransformer, xc: Tensor, yc: Tensor, xg: Tensor, noise: Tensor, valid: Tensor
+) -> Tensor:
+    b = xc.shape[0]
+    xs, ys, out = xc, yc, []
+    for t in range(xg.shape[1]):
+        x_t = xg[:, t : t + 1]
+        params = model(xs, ys, x_t, ctx_valid=valid)
+        y_t = model.head.sample(params, noise[:, t : t + 1])
+        xs, ys = torch.cat([xs, x_t], 1), torch.cat([ys, y_t], 1)
+        valid = torch.cat([valid, _ones(b, 1)], 1)
+        out.append(y_t)
+    return torch.cat(out, 1)
+
+
+@torch.no_grad()
+def generate(
+    model: ExchangeableTransformer,
+    xc: Tensor,
+    yc: Tensor,
+    xg: Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    noise: Tensor | None = None,
+    use_cache: bool = True,
+    ctx_valid: Tensor | None = None,
+) -> Tensor:
+    """Autoregressively sample ŷ (B, H) at inputs ``xg`` (B, H, d), feeding each sample back as context.
+
+    Random numbers: ``noise`` (B, H, k) if given, else drawn once from ``generator``. ``use_cache`` applies to
+    the causal model; the CPI model always re-encodes (its context attention is bidirectional). ``ctx_valid``
+    (B, N) marks padded context entries (variable-size contexts in one batch).
+    """
+    b, h = xg.shape[:2]
+    if noise is None:
+        if generator is None:
+            raise ValueError("pass a generator or pre-drawn noise")
+        noise = model.head.draw_noise((b, h), generator)
+    valid = _ones(b, xc.shape[1]) if ctx_valid is None else ctx_valid
+    if model.is_causal and use_cache:
+        return _generate_cached(model, xc, yc, xg, noise, valid)
+    return _generate_reencode(model, xc, yc, xg, noise, valid)
+
+
+def _permute(x: Tensor, perm: Tensor) -> Tensor:
+    return x.gather(1, perm.view(*perm.shape, *([1] * (x.dim() - 2))).expand_as(x))
+
+
+@torch.no_grad()
+def joint_log_likelihood(
+    model: ExchangeableTransformer,
+    xc: Tensor,
+    yc: Tensor,
+    xt: Tensor,
+    yt: Tensor,
+    *,
+    n_perms: int,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor]:
+    """Joint log-likelihood of targets given a context, under ``n_perms`` random target orderings.
+
+    .. math::
+
+        \\log p_\\pi(y_T \\mid x_T, D) = \\sum_{j=1}^{k} \\log p(y_{\\pi_j} \\mid x_{\\pi_j}, D \\cup
+        \\{(x_{\\pi_s}, y_{\\pi_s})\\}_{s<j}).
+
+    Returns ``(mean over orderings (B,), all orderings (B, n_perms))``. An exchangeable model gives the same
+    value for every ordering. The causal model needs one pass per ordering; the CPI model one per target and
+    ordering.
+    """
+    b, k = yt.shape
+    n = xc.shape[1]
+    lls = []
+    for _ in range(n_perms):
+        perm = torch.rand(b, k, generator=generator).argsort(1)
+        xp, yp = _permute(xt, perm), _permute(yt, perm)
+        if model.is_causal:
+            xs, ys = torch.cat([xc, xp], 1), torch.cat([yc, yp], 1)
+            params = model(xs[:, :-1], ys[:, :-1], xp, q_prefix=n + torch.arange(k))
+            lls.append(model.log_prob(params, yp).sum(1))
+        else:
+            total = torch.zeros(b)
+            for j in range(k):
+                xs, ys = torch.cat([xc, xp[:, :j]], 1), torch.cat([yc, yp[:, :j]], 1)
+                params = model(xs, ys, xp[:, j : j + 1])
+                total += model.log_prob(params, yp[:, j : j + 1]).squeeze(1)
+            lls.append(total)
+    all_ll = torch.stack(lls, 1)
+    return all_ll.mean(1), all_ll
+
+
+@torch.no_grad()
+def rollout_epistemic_std(
+    model: ExchangeableTransformer,
+    xc: Tensor,
+    yc: Tensor,
+    x_star: Tensor,
+    *,
+    n_rollouts: int,
+    horizon: int,
+    generator: torch.Generator,
+    chunk_size: int = 4096,
+) -> Tensor:
+    """Epistemic spread at candidate inputs by imagination: (B, P).
+
+    For each candidate ``x*`` (B, P, d), imagine ``horizon`` outcomes at ``x*`` in each of ``n_rollouts``
+    rollouts and return the standard deviation across rollouts of their mean, ``sd_r( (1/H) Σ_t ŷ_t^{(r)} )``
+    — a sample-based proxy for the posterior spread of ``E[y | x*]``.
+    """
+    b, p, d = x_star.shape
+    rep = p * n_rollouts
+    xs = x_star.repeat_interleave(n_rollouts, 1).reshape(b * rep, 1, d).expand(b * rep, horizon, d)
+    ctx_x = xc.repeat_interleave(rep, 0)
+    ctx_y = yc.repeat_interleave(rep, 0)
+    noise = model.head.draw_noise((b * rep, horizon), generator)
+    means = []
+    for s in range(0, b * rep, chunk_size):
+        e = slice(s, s + chunk_size)
+        means.append(generate(model, ctx_x[e], ctx_y[e], xs[e], noise=noise[e]).mean(1))
+    return torch.cat(means).view(b, p, n_rollouts).std(-1)
+
+
+@torch.no_grad()
+def predictive_mean_path(
+    model: ExchangeableTransformer,
+    xc: Tensor,
+    yc: Tensor,
+    xg: Tensor,
+    x_star: Tensor,
+    *,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor]:
+    """Predictive mean and std of y at ``x_star`` (B, 1, d) after t = 0..H imagined points at ``xg`` (B, H,
+    d).
+
+    Returns ``(means (B, H + 1), stds (B, H + 1))``. The causal model scores all prefixes in one pass (queries
+    at ``x*`` with prefix lengths N..N+H); the CPI model re-encodes each prefix.
+    """
+    yg = generate(model, xc, yc, xg, generator=generator)
+    n, h = xc.shape[1], xg.shape[1]
+    xs, ys = torch.cat([xc, xg], 1), torch.cat([yc, yg], 1)
+    if model.is_causal:
+        xq = x_star.expand(-1, h + 1, -1)
+        params = model(xs, ys, xq, q_prefix=n + torch.arange(h + 1))
+    else:
+        params = torch.cat([model(xs[:, : n + t], ys[:, : n + t], x_star) for t in range(h + 1)], 1)
+    return model.head.mean_std(params)

@@ -1,0 +1,151 @@
+import json
+
+from typer.testing import CliRunner
+
+from mixscale.exchangeable.cli import app
+
+runner = CliRunner()
+TINY = ["--n-layers", "1", "--d-model", "16", "--n-heads", "2", "--d-ff", "32", "--batch-size", "4"]
+
+
+def test_bad_option_exits_2_and_names_field(tmp_path):
+    r = runner.invoke(app, ["train", "--out", str(tmp_path / "m.pt"), "--attention", "sideways"])
+    assert r.exit_code == 2 and "attention" in r.output
+    r = runner.invoke(app, ["train", "--out", str(tmp_path / "m.pt"), "--prior", "nope"])
+    assert r.exit_code == 2 and "prior" in r.output
+    r = runner.invoke(app, ["evaluate", "--checkpoint", str(tmp_path / "missing.pt")])
+    assert r.exit_code == 2 and "checkpoint" in r.output
+
+
+def test_train_evaluate_diagnostics_end_to_end(tmp_path):
+    ck = tmp_path / "gp.pt"
+    r = runner.invoke(app, ["train", "--out", str(ck), "--steps", "3", "--seq-len", "8", *TINY])
+    assert r.exit_code == 0, r.output
+    assert json.loads(ck.with_suffix(".json").read_text())["steps"] == 3
+    out = tmp_path / "eval"
+    r = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--checkpoint",
+            str(ck),
+            "--out",
+            str(out),
+            "--contexts",
+            "0,2",
+            "--n-targets",
+            "3",
+            "--n-sets",
+            "4",
+            "--n-perms",
+            "2",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert (out / "evaluate.csv").is_file() and (out / "joint_ll_gap.png").is_file()
+    out = tmp_path / "diag"
+    r = runner.invoke(
+        app,
+        [
+            "diagnostics",
+            "--checkpoint",
+            str(ck),
+            "--out",
+            str(out),
+            "--n-sets",
+            "3",
+            "--set-size",
+            "4",
+            "--n-perms",
+            "2",
+            "--horizon",
+            "3",
+            "--rollouts",
+            "4",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert (out / "diagnostics.csv").is_file() and (out / "martingale_drift.png").is_file()
+    r = runner.invoke(app, ["bandit", "--checkpoint", str(ck), "--out", str(tmp_path / "b")])
+    assert r.exit_code == 2  # wrong prior for the task
+
+
+def test_bandit_and_active_learning_commands(tmp_path):
+    bk, ak = tmp_path / "b.pt", tmp_path / "a.pt"
+    assert (
+        runner.invoke(app, ["train", "--out", str(bk), "--prior", "bandit", "--steps", "2", *TINY]).exit_code
+        == 0
+    )
+    assert (
+        runner.invoke(app, ["train", "--out", str(ak), "--prior", "al", "--steps", "2", *TINY]).exit_code == 0
+    )
+    r = runner.invoke(
+        app,
+        [
+            "bandit",
+            "--checkpoint",
+            str(bk),
+            "--out",
+            str(tmp_path / "bo"),
+            "--reps",
+            "4",
+            "--rounds",
+            "5",
+            "--horizon",
+            "3",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "bo" / "bandit_summary.json").read_text())
+    assert set(summary["final_regret"]) == {"multi", "one", "oracle"}
+    r = runner.invoke(
+        app,
+        [
+            "active-learning",
+            "--checkpoint",
+            str(ak),
+            "--out",
+            str(tmp_path / "ao"),
+            "--reps",
+            "3",
+            "--n-acquire",
+            "2",
+            "--rollouts",
+            "2",
+            "--horizon",
+            "2",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "ao" / "al_nll.png").is_file()
+    r = runner.invoke(app, ["bandit", "--checkpoint", str(bk), "--rules", "multi,bogus"])
+    assert r.exit_code == 2 and "rules" in r.output
+
+
+def test_prior_param_validation(tmp_path):
+    r = runner.invoke(app, ["train", "--out", str(tmp_path / "m.pt"), "--prior-param", "lengthscale=-1"])
+    assert r.exit_code == 2 and "lengthscale" in r.output
+    r = runner.invoke(app, ["train", "--out", str(tmp_path / "m.pt"), "--prior-param", "novalue"])
+    assert r.exit_code == 2 and "prior-param" in r.output
+
+
+def test_run_all_quick_with_tiny_zoo(tmp_path, monkeypatch):
+    from mixscale.exchangeable import cli
+
+    tiny = {"n_layers": 1, "d_model": 16, "n_heads": 2, "d_ff": 32, "steps": 2, "batch_size": 4}
+    zoo = {k: {**v, **tiny, "seq_len": 16} for k, v in cli.ZOO.items()}
+    mode = {
+        **cli.MODES["quick"],
+        "bandit_reps": 2, "bandit_rounds": 3, "bandit_horizon": 2, "al_reps": 2, "al_acquire": 1,
+        "al_rollouts": 2, "al_horizon": 2, "eval_sets": 2, "eval_contexts": [0, 2], "eval_targets": 2,
+        "eval_perms": 2, "diag_sets": 2, "diag_set_size": 3, "diag_perms": 2, "diag_horizon": 2,
+        "diag_rollouts": 2,
+    }  # fmt: skip
+    monkeypatch.setattr(cli, "ZOO", zoo)
+    monkeypatch.setitem(cli.MODES, "quick", mode)
+    r = runner.invoke(app, ["run-all", "--quick", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "quick" / "summary.json").read_text())
+    assert {"evaluate", "bandit", "active_learning", "diagnostics"} <= set(summary)
+    assert (tmp_path / "ckpt" / "gp-cpi.pt").is_file()
+    assert (tmp_path / "quick" / "al" / "al_nll.png").is_file()
