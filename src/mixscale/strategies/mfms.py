@@ -48,10 +48,13 @@ class MFMS(Strategy):
         n_pool: int = 1024,
         fixed_cost: float = 0.02,
         discrepancy: bool = True,
+        discrepancy_rate: float = 20.0,
+        init_fidelity: tuple[str, int] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.discrepancy = bool(discrepancy)
+        self.discrepancy_rate = float(discrepancy_rate)
         self.fixed_cost = float(fixed_cost)
         self.n_init = 2 * self.space.k if n_init is None else int(n_init)
         self.embedding = embedding
@@ -64,6 +67,7 @@ class MFMS(Strategy):
         fid = self.space.fidelities()
         self._fidelities = [f for f in fid if self.cost(*f) <= 1.0 + 1e-9]
         self._cheapest = min(self._fidelities, key=lambda f: self.cost(*f))
+        self._init = self._cheapest if init_fidelity is None else (str(init_fidelity[0]), int(init_fidelity[1]))
 
     # ------------------------------------------------------------------ model
     def _training_data(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,7 +94,13 @@ class MFMS(Strategy):
         """The GP fitted to the current history (refit only when new data arrived)."""
         if self._model_n != len(self.history):
             X, Y = self._training_data()
-            model = mfms_model(X, Y, n_mixture_dims=X.shape[-1] - 3, discrepancy=self.discrepancy)
+            model = mfms_model(
+                X,
+                Y,
+                n_mixture_dims=X.shape[-1] - 3,
+                discrepancy=self.discrepancy,
+                discrepancy_rate=self.discrepancy_rate,
+            )
             self._model = fit_lbfgs(model, warm_state=self._state)
             self._state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
             self._model_n = len(self.history)
@@ -127,7 +137,7 @@ class MFMS(Strategy):
     def ask(self) -> Config:
         if len(self.history) < self.n_init:
             w = self.space.sample_mixtures(self.rng, 1)[0]
-            return self._config(w, *self._cheapest)
+            return self._config(w, *self._init)
         model = self.model()
         targets = self._target_set(self.rng, self.n_targets)
         t_feats = self._target_features(targets)

@@ -81,7 +81,11 @@ class SameRunKernel(gpytorch.kernels.Kernel):
 
 
 def mfms_model(
-    train_X: torch.Tensor, train_Y: torch.Tensor, n_mixture_dims: int, discrepancy: bool = True
+    train_X: torch.Tensor,
+    train_Y: torch.Tensor,
+    n_mixture_dims: int,
+    discrepancy: bool = True,
+    discrepancy_rate: float = 20.0,
 ) -> SingleTaskGP:
     """The additive scaling + (mixture × fidelity) GP described in the module docstring.
 
@@ -111,7 +115,7 @@ def mfms_model(
         mix_kernel() * fid_kernel(), outputscale_prior=GammaPrior(2.0, 4.0)
     )
     if discrepancy:
-        covar = covar + ScaleKernel(mix_kernel() * short, outputscale_prior=GammaPrior(2.0, 20.0))
+        covar = covar + ScaleKernel(mix_kernel() * short, outputscale_prior=GammaPrior(2.0, discrepancy_rate))
     covar = covar + ScaleKernel(SameRunKernel(active_dims=[d - 1]), outputscale_prior=GammaPrior(1.1, 20.0))
     likelihood = GaussianLikelihood(noise_prior=GammaPrior(1.1, 20.0), noise_constraint=GreaterThan(1e-5))
     return SingleTaskGP(
