@@ -29,6 +29,7 @@ inputs, fitted once by Adam (lr 0.1, 50 iterations) with a fixed noise.
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import gpytorch
@@ -42,6 +43,8 @@ from gpytorch.likelihoods import GaussianLikelihood
 from gpytorch.means import LinearMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import GammaPrior, LogNormalPrior
+
+logger = logging.getLogger(__name__)
 
 
 def _zero_linear_mean(d: int) -> LinearMean:
@@ -167,10 +170,7 @@ def fit_lbfgs(model: SingleTaskGP, warm_state: dict | None = None, maxiter: int 
                 warning_handler=lambda w: True,
             )
         except Exception as exc:  # noqa: BLE001 - a failed refit keeps the warm-started hyperparameters
-            import os
-
-            if os.environ.get("MIXSCALE_DEBUG"):
-                print("FIT FAILED", repr(exc))
+            logger.debug("GP refit failed, keeping previous hyperparameters: %r", exc)
     model.eval()
     return model
 
