@@ -195,6 +195,12 @@ def _mount_subcommands() -> None:
 
     app.add_typer(exchangeable_app, name="exchangeable", help="Exchangeable sequence models (seed paper 2).")
 
+    from mixscale.train.cli import corpus_app, sweep_command, train_command
+
+    app.add_typer(corpus_app, name="corpus")
+    app.command("train")(train_command)
+    app.command("sweep")(sweep_command)
+
 
 _mount_subcommands()
 
