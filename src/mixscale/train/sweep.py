@@ -2,8 +2,10 @@
 
 Design (after the seed paper's 472 OLMo runs): every scale trains the *same* list of mixtures — the uniform mixture,
 the k vertices, then Dirichlet(1) draws — and smaller scales train more of them (`runs` per scale). A subset of
-configurations (`replicates`) is repeated with extra seeds at every scale to measure seed noise. Each scale has a
-matched schedule: more steps (tokens) for more parameters.
+configurations (`replicates`) is repeated with extra seeds at every scale to measure seed noise. The schedule is
+matched across scales: every scale trains the same number of steps of the same batch (the same tokens, the same
+learning-rate schedule length), so one step grid serves the whole ladder and scales compare at equal data; the
+peak learning rate falls with width.
 
 The plan is ordered round-robin over scales so that a sweep stopped at any point has runs at every scale in
 proportion to the plan. Each run lives in `out/runs/<run_id>/` (checkpoint while running, `record.json` when done);
@@ -40,11 +42,11 @@ class LadderScale:
 
 # Tiny GPTs that a 2-core CPU trains in seconds to a minute each; 13k → 793k non-embedding parameters (62×).
 CPU_LADDER = (
-    LadderScale("13k", 1, 2, 32, steps=400, lr=1e-2, runs=100),
-    LadderScale("57k", 2, 2, 48, steps=500, lr=8e-3, runs=80),
+    LadderScale("13k", 1, 2, 32, steps=600, lr=1e-2, runs=100),
+    LadderScale("57k", 2, 2, 48, steps=600, lr=8e-3, runs=80),
     LadderScale("100k", 2, 2, 64, steps=600, lr=8e-3, runs=60),
-    LadderScale("336k", 3, 4, 96, steps=700, lr=6e-3, runs=36),
-    LadderScale("793k", 4, 4, 128, steps=800, lr=4e-3, runs=30),
+    LadderScale("336k", 3, 4, 96, steps=600, lr=6e-3, runs=36),
+    LadderScale("793k", 4, 4, 128, steps=600, lr=4e-3, runs=30),
 )
 # A GPU slice: the same recipe continued upwards (context 256, batch 32 — set by `SweepPlan.for_gpu`).
 GPU_LADDER = (
