@@ -2,7 +2,8 @@
 
 The public surface (see ``shared/DESIGN.md``): :class:`Space`, :class:`Config`, the :class:`Objective` protocol,
 :class:`FunctionObjective`, strategies by name (:func:`mixscale.strategies.create`) and the benchmark harness
-(:func:`mixscale.bench.run`).
+(:func:`mixscale.bench.run`), and persistent studies (:func:`create_study`, :func:`load_study`; imported on first
+use, since they pull in SQLAlchemy and the strategies).
 """
 
 from mixscale.errors import ValidationError
@@ -22,4 +23,14 @@ __all__ = [
     "Space",
     "ValidationError",
     "__version__",
+    "create_study",
+    "load_study",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("create_study", "load_study"):
+        from mixscale import study
+
+        return getattr(study, name)
+    raise AttributeError(f"module 'mixscale' has no attribute {name!r}")

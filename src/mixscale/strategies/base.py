@@ -3,12 +3,21 @@
 Strategies minimize internally: a maximized metric is negated on the way in and out, so subclasses only ever
 see losses. The base class keeps the history (mixtures as arrays, fidelities, values, learning curves, costs) so
 a strategy can be rebuilt from stored trials by replaying ``tell``.
+
+Pending queries (parallel workers): :meth:`Strategy.ask_pending` asks while other queries are still being
+evaluated. Strategies whose ``ask`` already spreads repeated asks without results (random draws, Hyperband's
+brackets, RegMix's proxy draws) set ``handles_pending``; model-based ones get a **constant liar** (Ginsbourger et
+al., 2010): each pending query is told, for the duration of that one ``ask``, the mean value observed so far at its
+fidelity (all fidelities when it has none), so the model's variance collapses there and the acquisition looks
+elsewhere. The lies never reach ``_on_tell`` hooks and are removed right after the ``ask``. Lies start only once
+the strategy has its ``n_init`` real observations (before that, its asks are random draws anyway).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -42,15 +51,35 @@ class History:
     values: list[float] = field(default_factory=list)
     curves: list[tuple[tuple[int, float], ...] | None] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)
+    #: Bumped on every change (tells and temporary constant-liar rows), so model caches can key on it.
+    revision: int = 0
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def append(self, w: np.ndarray, scale: str, steps: int, value: float, curve, cost: float) -> None:
+        self.mixtures.append(w)
+        self.scales.append(scale)
+        self.steps.append(int(steps))
+        self.values.append(float(value))
+        self.curves.append(curve)
+        self.costs.append(float(cost))
+        self.revision += 1
+
+    def truncate(self, n: int) -> None:
+        for column in (self.mixtures, self.scales, self.steps, self.values, self.curves, self.costs):
+            del column[n:]
+        self.revision += 1
 
 
 class Strategy(ABC):
     """Base class. ``cost(scale, steps)`` is in target-run units; ``seed`` fixes every random choice."""
 
     name: ClassVar[str]
+    #: True when repeated ``ask`` calls without results already give distinct, sensible queries.
+    handles_pending: ClassVar[bool] = False
+    #: Observations before the strategy uses a model (its asks are random draws until then).
+    n_init: int = 0
 
     def __init__(
         self,
@@ -77,13 +106,40 @@ class Strategy(ABC):
         curve = None
         if observation.curve:
             curve = tuple((int(s), sign * float(v)) for s, v in observation.curve)
-        self.history.mixtures.append(config.weights(self.space.domains))
-        self.history.scales.append(config.scale)
-        self.history.steps.append(int(config.steps))
-        self.history.values.append(sign * float(observation.value))
-        self.history.curves.append(curve)
-        self.history.costs.append(float(observation.cost))
+        self.history.append(
+            config.weights(self.space.domains),
+            config.scale,
+            int(config.steps),
+            sign * float(observation.value),
+            curve,
+            float(observation.cost),
+        )
         self._on_tell(config, observation)
+
+    def ask_pending(self, pending: Sequence[Config]) -> Config:
+        """The next query while ``pending`` queries are still being evaluated (see the module docstring)."""
+        if not pending or self.handles_pending or len(self.history) < max(1, self.n_init):
+            return self.ask()
+        with self._constant_liar(pending):
+            return self.ask()
+
+    @contextmanager
+    def _constant_liar(self, pending: Sequence[Config]) -> Iterator[None]:
+        h = self.history
+        n = len(h)
+        overall = float(np.mean(h.values))
+        by_fidelity: dict[tuple[str, int], list[float]] = {}
+        for s, z, v in zip(h.scales, h.steps, h.values, strict=True):
+            by_fidelity.setdefault((s, z), []).append(v)
+        try:
+            for config in pending:
+                seen = by_fidelity.get((config.scale, int(config.steps)))
+                lie = float(np.mean(seen)) if seen else overall
+                cost = float(self.cost(config.scale, int(config.steps)))
+                h.append(config.weights(self.space.domains), config.scale, config.steps, lie, None, cost)
+            yield
+        finally:
+            h.truncate(n)
 
     def _on_tell(self, config: Config, observation: Observation) -> None:  # noqa: B027 - optional hook
         """Hook for subclasses that track more state (default: nothing)."""

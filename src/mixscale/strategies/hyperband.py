@@ -40,6 +40,7 @@ class Hyperband(Strategy):
     """Hyperband with reduction factor ``eta`` over the step grid at the target scale."""
 
     name = "hyperband"
+    handles_pending = True  # open rungs are handed out; a new bracket opens when all wait
 
     def __init__(self, *args, eta: int = 3, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -42,14 +42,14 @@ class MultiFidelityBO(Strategy):
         return torch.from_numpy(np.hstack([W, v[:, None]])).double()
 
     def model(self):
-        if self._model_n != len(self.history):
+        if self._model_n != self.history.revision:
             h = self.history
             X = self._x(np.array(h.mixtures), h.steps)
             Y = torch.tensor(h.values, dtype=torch.double)[:, None]
             model = SingleTaskMultiFidelityGP(
                 X, Y, data_fidelities=[X.shape[-1] - 1], outcome_transform=Standardize(m=1)
             )
-            self._model, self._model_n = fit_lbfgs(model), len(h)
+            self._model, self._model_n = fit_lbfgs(model), h.revision
         return self._model
 
     @torch.no_grad()

@@ -92,7 +92,7 @@ class MFMS(Strategy):
 
     def model(self):
         """The GP fitted to the current history (refit only when new data arrived)."""
-        if self._model_n != len(self.history):
+        if self._model_n != self.history.revision:
             X, Y = self._training_data()
             model = mfms_model(
                 X,
@@ -103,7 +103,7 @@ class MFMS(Strategy):
             )
             self._model = fit_lbfgs(model, warm_state=self._state)
             self._state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
-            self._model_n = len(self.history)
+            self._model_n = self.history.revision
         return self._model
 
     def _target_features(self, W: np.ndarray) -> torch.Tensor:

@@ -10,6 +10,7 @@ class RandomSearch(Strategy):
     """Uniform mixtures at ``(m*, z*)``; recommends the best observed mixture."""
 
     name = "random"
+    handles_pending = True
 
     def ask(self) -> Config:
         w = self.space.sample_mixtures(self.rng, 1)[0]

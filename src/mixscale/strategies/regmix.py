@@ -86,6 +86,7 @@ class RegMix(Strategy):
     ``n_simulations`` Dirichlet candidates scored by the regressor, ``top_k`` of them averaged."""
 
     name = "regmix"
+    handles_pending = True  # proxy runs are independent random draws
 
     def __init__(
         self,

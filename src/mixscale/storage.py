@@ -1,0 +1,376 @@
+"""Persistence of studies by URL (SQLAlchemy 2.x ORM): ``sqlite:///study.db``, ``postgresql+psycopg://...``.
+
+What is stored
+--------------
+A study row holds the space, a description of the objective, the metric, the strategy's name, options and seed,
+and an **event counter**. Each trial row holds its state (``pending`` / ``running`` / ``complete`` / ``failed`` /
+``pruned``), configuration, evaluation seed, value, learning curve, cost, timings, error text and attempt count,
+plus two positions in the study's event order: when it was asked (``ask_seq``) and when it ended (``end_seq``).
+Each recommendation row holds the mixture, prediction and its own ``seq``. Nothing is pickled: optimizer state is
+rebuilt by replaying these events into a fresh strategy (:mod:`mixscale.study`).
+
+Safety
+------
+* **Never modify what is not ours.** Before anything is written, the database is inspected read-only: a file that
+  is not SQLite, a corrupt SQLite file, a database with tables but no mixscale schema, or a newer schema version is
+  refused with :class:`StorageError` naming the URL, and the file is left byte-for-byte as it was.
+* **One driver per study** (a lease, not a file lock, so that it also works on Postgres and across machines): a
+  driver writes its id (``host:pid:nonce``) and a heartbeat into the study row with a compare-and-swap ``UPDATE``;
+  every later write of that driver re-checks it in the same transaction (fencing). A second driver gets
+  :class:`StudyLockedError` while the heartbeat is fresh. A lease is stale when its heartbeat is older than
+  ``lease_ttl`` seconds, or at once when its holder is a dead process on this host (a driver killed by SIGKILL can
+  be resumed immediately). Readers (``study show``, ``load_study`` for export) never need the lease.
+* Every state change of a trial is one transaction, so a driver killed at any instant leaves each trial either as
+  it was or fully updated: a completed trial is never lost, and a running one is found ``running`` and re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from mixscale.errors import ValidationError
+
+SCHEMA_VERSION = 1
+APP = "mixscale"
+TRIAL_STATES = ("pending", "running", "complete", "failed", "pruned")
+#: Seconds after which a driver's heartbeat no longer holds the study.
+LEASE_TTL = 60.0
+
+
+class StorageError(ValidationError):
+    """The storage URL points at something we must not or cannot use (foreign, corrupt, newer schema)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("storage", message)
+
+
+class StudyLockedError(ValidationError):
+    """Another live driver holds the study."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("storage", message)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaRow(Base):
+    __tablename__ = "mixscale_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+class StudyRow(Base):
+    __tablename__ = "mixscale_studies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    space: Mapped[dict] = mapped_column(JSON)
+    objective: Mapped[dict] = mapped_column(JSON)
+    metric: Mapped[str] = mapped_column(String(256))
+    minimize: Mapped[bool]
+    strategy: Mapped[str] = mapped_column(String(64))
+    strategy_options: Mapped[dict] = mapped_column(JSON)
+    seed: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    driver: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    heartbeat: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class TrialRow(Base):
+    __tablename__ = "mixscale_trials"
+    __table_args__ = (UniqueConstraint("study_id", "number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("mixscale_studies.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))  # "strategy" | "enqueued"
+    mixture: Mapped[dict] = mapped_column(JSON)
+    scale: Mapped[str] = mapped_column(String(256))
+    steps: Mapped[int] = mapped_column(Integer)
+    eval_seed: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    curve: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    cost: Mapped[float | None] = mapped_column(Float, nullable=True)
+    info: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    ask_seq: Mapped[int] = mapped_column(Integer)
+    end_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    duration: Mapped[float | None] = mapped_column(Float, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(256), nullable=True)
+
+
+class RecommendationRow(Base):
+    __tablename__ = "mixscale_recommendations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("mixscale_studies.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    n_complete: Mapped[int] = mapped_column(Integer)
+    spent: Mapped[float] = mapped_column(Float)
+    mixture: Mapped[dict] = mapped_column(JSON)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    std: Mapped[float | None] = mapped_column(Float, nullable=True)
+    source: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+TABLES = {t.name for t in Base.metadata.sorted_tables}
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The file behind a ``sqlite://`` URL (None for in-memory databases and other dialects)."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:"):
+        return None
+    return Path(u.database)
+
+
+def _inspect_sqlite_file(path: Path) -> set[str]:
+    """Table names of an existing SQLite file, read-only; refuses non-SQLite and corrupt files untouched."""
+    with open(path, "rb") as fh:
+        header = fh.read(16)
+    if header and header != b"SQLite format 3\x00":
+        raise StorageError(f"{path} is not an SQLite database (its header is {header[:16]!r}); it was not modified")
+    if not header:
+        return set()  # an empty file: SQLite treats it as an empty database
+    try:
+        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+        try:
+            check = con.execute("PRAGMA quick_check").fetchall()
+            if check != [("ok",)]:
+                detail = "; ".join(str(r[0]) for r in check[:3])
+                raise StorageError(f"{path} is a corrupt SQLite database ({detail}); it was not modified")
+            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path} is a corrupt SQLite database ({exc}); it was not modified") from None
+    return names
+
+
+class Storage:
+    """A connection to one study database. ``Storage(url)`` validates before it writes anything."""
+
+    def __init__(self, url: str, lease_ttl: float = LEASE_TTL) -> None:
+        if not isinstance(url, str) or not url:
+            raise StorageError(f"expected a database URL such as sqlite:///study.db, got {url!r}")
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StorageError(f"{url!r} is not a database URL (e.g. sqlite:///study.db)") from None
+        self.url = url
+        self.lease_ttl = float(lease_ttl)
+        path = _sqlite_path(url)
+        if path is not None:
+            if not path.parent.exists():
+                raise StorageError(f"directory {path.parent} does not exist (for {url})")
+            if path.exists():
+                self._check_tables(_inspect_sqlite_file(path), url)
+        kwargs: dict[str, Any] = {}
+        if parsed.get_backend_name() == "sqlite":
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            if path is None:
+                kwargs["poolclass"] = StaticPool  # one in-memory database shared by every session
+        try:
+            self.engine: Engine = create_engine(url, **kwargs)
+        except (ArgumentError, ImportError) as exc:
+            raise StorageError(f"cannot open {url}: {exc}") from None
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            if path is None:
+                self._check_tables(set(inspect(self.engine).get_table_names()), url)
+            self._create_schema()
+        except (OperationalError, DatabaseError) as exc:
+            self.engine.dispose()
+            raise StorageError(f"cannot use {url}: {exc.orig}") from None
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    @staticmethod
+    def _check_tables(names: set[str], url: str) -> None:
+        if names and "mixscale_meta" not in names:
+            shown = ", ".join(sorted(names)[:5])
+            raise StorageError(
+                f"{url} holds other tables ({shown}) and no mixscale schema: not a mixscale study database; "
+                "it was not modified (use a new file or an empty database)"
+            )
+
+    def _create_schema(self) -> None:
+        with Session(self.engine) as s:
+            existing = set(inspect(self.engine).get_table_names())
+            if "mixscale_meta" in existing:
+                rows = dict(s.execute(select(MetaRow.key, MetaRow.value)).all())
+                if rows.get("app") != APP:
+                    raise StorageError(f"{self.url}: mixscale_meta does not describe a mixscale database")
+                version = int(rows.get("schema_version", "0"))
+                if version > SCHEMA_VERSION:
+                    raise StorageError(
+                        f"{self.url} has schema version {version}, newer than this mixscale's {SCHEMA_VERSION}: "
+                        "upgrade mixscale"
+                    )
+                missing = TABLES - existing
+                if missing:
+                    raise StorageError(f"{self.url} is missing tables {sorted(missing)}; it was not modified")
+                return
+        Base.metadata.create_all(self.engine)
+        with Session(self.engine) as s, s.begin():
+            s.add_all([MetaRow(key="app", value=APP), MetaRow(key="schema_version", value=str(SCHEMA_VERSION))])
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ reads
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._session() as s:
+            yield s
+
+    def study(self, name: str) -> StudyRow:
+        with self.read() as s:
+            row = s.scalar(select(StudyRow).where(StudyRow.name == name))
+        if row is None:
+            known = ", ".join(self.study_names()) or "none"
+            raise ValidationError("study", f"no study named {name!r} in {self.url} (studies: {known})")
+        return row
+
+    def study_names(self) -> list[str]:
+        with self.read() as s:
+            return list(s.scalars(select(StudyRow.name).order_by(StudyRow.id)))
+
+    def studies(self) -> list[StudyRow]:
+        with self.read() as s:
+            return list(s.scalars(select(StudyRow).order_by(StudyRow.id)))
+
+    def trials(self, study_id: int) -> list[TrialRow]:
+        with self.read() as s:
+            return list(s.scalars(select(TrialRow).where(TrialRow.study_id == study_id).order_by(TrialRow.number)))
+
+    def recommendations(self, study_id: int) -> list[RecommendationRow]:
+        with self.read() as s:
+            q = select(RecommendationRow).where(RecommendationRow.study_id == study_id)
+            return list(s.scalars(q.order_by(RecommendationRow.seq)))
+
+    # ----------------------------------------------------------------- writes
+    def create_study(self, row: StudyRow) -> StudyRow:
+        try:
+            with self._session() as s, s.begin():
+                s.add(row)
+        except IntegrityError:
+            raise ValidationError("study", f"a study named {row.name!r} already exists in {self.url}") from None
+        return row
+
+    @contextmanager
+    def write(self, study_id: int, driver: str) -> Iterator[tuple[Session, StudyRow]]:
+        """A transaction of the lease holder ``driver``: fails with :class:`StudyLockedError` if it lost the lease.
+
+        The heartbeat is refreshed in the same transaction (compare-and-swap on the driver id: fencing).
+        """
+        with self._session() as s, s.begin():
+            res = s.execute(
+                update(StudyRow).where(StudyRow.id == study_id, StudyRow.driver == driver).values(heartbeat=time.time())
+            )
+            if res.rowcount != 1:
+                raise StudyLockedError(f"this driver ({driver}) no longer holds the study; another driver took it")
+            row = s.get(StudyRow, study_id)
+            yield s, row
+
+    def next_seq(self, row: StudyRow) -> int:
+        """The next position in the study's event order (call inside :meth:`write`)."""
+        seq = row.events
+        row.events = seq + 1
+        return seq
+
+    def acquire(self, study_id: int, driver: str) -> None:
+        """Take the study's lease for ``driver`` or raise :class:`StudyLockedError` naming the live holder."""
+        with self.read() as s:
+            row = s.get(StudyRow, study_id)
+            holder, beat = row.driver, row.heartbeat
+        if holder is not None and holder != driver:
+            age = time.time() - (beat or 0.0)
+            if age < self.lease_ttl and _holder_alive(holder):
+                raise StudyLockedError(
+                    f"study {row.name!r} is being driven by {holder} (heartbeat {age:.0f} s ago); one driver per "
+                    f"study: stop it, or wait {self.lease_ttl - age:.0f} s if it has died on another host"
+                )
+        with self._session() as s, s.begin():
+            cond = [StudyRow.id == study_id]
+            cond.append(StudyRow.driver.is_(None) if holder is None else StudyRow.driver == holder)
+            cond.append(StudyRow.heartbeat.is_(None) if beat is None else StudyRow.heartbeat == beat)
+            res = s.execute(update(StudyRow).where(*cond).values(driver=driver, heartbeat=time.time()))
+            if res.rowcount != 1:
+                raise StudyLockedError(f"study {row.name!r}: another driver took it at the same moment")
+
+    def heartbeat(self, study_id: int, driver: str) -> None:
+        with self.write(study_id, driver):
+            pass
+
+    def release(self, study_id: int, driver: str) -> None:
+        with self._session() as s, s.begin():
+            s.execute(
+                update(StudyRow)
+                .where(StudyRow.id == study_id, StudyRow.driver == driver)
+                .values(driver=None, heartbeat=None)
+            )
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def new_driver_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _holder_alive(holder: str) -> bool:
+    """False only when the holder is provably dead: a process of this host that no longer exists."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
