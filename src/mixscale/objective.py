@@ -100,15 +100,7 @@ def make_cost(space: Space, cost: CostSpec) -> Callable[[str, int], float]:
         missing = [f for f in space.fidelities() if f not in table]
         if missing:
             raise ValidationError("cost", f"table misses grid points, e.g. {missing[0]}")
-        norm = table[space.target]
-
-        def from_table(scale: str, steps: int) -> float:
-            try:
-                return table[(scale, int(steps))] / norm
-            except KeyError:
-                raise ValidationError("steps", f"({scale!r}, {steps}) is not in the cost table") from None
-
-        return from_table
+        return _TableCost(table, table[space.target])
     per_step = {}
     for scale, c in cost.items():
         space.scale(scale)
@@ -117,8 +109,29 @@ def make_cost(space: Space, cost: CostSpec) -> Callable[[str, int], float]:
     if missing_scales:
         raise ValidationError(f"cost[{missing_scales[0]!r}]", "missing per-step cost")
     tscale, tsteps = space.target
-    norm = per_step[tscale] * tsteps
-    return lambda scale, steps: per_step[scale] * float(steps) / norm
+    return _PerStepCost(per_step, per_step[tscale] * tsteps)
+
+
+# Cost functions are classes, not closures, so that objectives can be pickled to worker processes.
+@dataclass(frozen=True)
+class _TableCost:
+    table: dict[tuple[str, int], float]
+    norm: float
+
+    def __call__(self, scale: str, steps: int) -> float:
+        try:
+            return self.table[(scale, int(steps))] / self.norm
+        except KeyError:
+            raise ValidationError("steps", f"({scale!r}, {steps}) is not in the cost table") from None
+
+
+@dataclass(frozen=True)
+class _PerStepCost:
+    per_step: dict[str, float]
+    norm: float
+
+    def __call__(self, scale: str, steps: int) -> float:
+        return self.per_step[scale] * float(steps) / self.norm
 
 
 def _positive(value: Any, name: str) -> float:
