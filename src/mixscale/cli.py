@@ -134,66 +134,151 @@ def _print_results(result, names: list[str]) -> None:
 def optimize(
     config: Path = typer.Argument(..., help="Study file (.toml / .yaml)."),
     budget: float | None = typer.Option(None, help="Override the study's budget."),
+    storage: str | None = typer.Option(
+        None,
+        envvar="MIXSCALE_STORAGE",
+        help="Database URL (sqlite:///study.db, postgresql+psycopg://...): the study is saved there, and a study "
+        "of the same name that already exists is resumed. Default: in memory, nothing saved.",
+    ),
+    name: str | None = typer.Option(None, help="Study name in the storage (default: the file's 'name', or its stem)."),
+    workers: int | None = typer.Option(
+        None, min=1, help="Trials run at once (default 1; with --ray: the cluster's CPUs)."
+    ),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Run trials as Ray tasks: 'local' for a local Ray, or a cluster address (auto, host:6379)."
+    ),
+    timeout: float | None = typer.Option(None, help="Seconds per trial attempt; a trial past it is killed."),
+    retries: int = typer.Option(1, min=0, help="Retries of a failed trial attempt before it is recorded failed."),
+    deterministic: bool = typer.Option(
+        False, help="Tell results in trial order, so that proposals do not depend on which worker finished first."
+    ),
 ) -> None:
-    """Run one study from a TOML/YAML file: print each query and the final recommendation."""
-    from mixscale import strategies, studyfile
+    """Run (or resume) one study from a TOML/YAML file: live progress, each query, the final recommendation."""
+    from mixscale import studyfile
+    from mixscale.executors import LocalExecutor, RayExecutor
+    from mixscale.storage import Storage
+    from mixscale.study import create_study
 
-    study = studyfile.load(config)
+    spec = studyfile.load(config)
     if budget is not None:
         if not budget > 0:
             raise ValidationError("budget", f"must be positive, got {budget}")
-        study.budget = budget
-    objective = study.objective
-    strat = strategies.create(
-        study.strategy,
-        objective.space,
-        objective.cost,
-        objective.metric.minimize,
-        study.seed,
-        **study.strategy_options,
+        spec.budget = budget
+    if timeout is not None and not timeout > 0:
+        raise ValidationError("timeout", f"must be positive, got {timeout}")
+    objective = spec.objective
+    store = Storage(storage or "sqlite:///:memory:")
+    study_name = name or spec.name or config.stem
+    resuming = study_name in store.study_names()
+    description = {"type": spec.description.get("type", "simulator"), **spec.description, "file": str(config)}
+    study = create_study(
+        objective,
+        storage=store,
+        name=study_name,
+        strategy=spec.strategy,
+        seed=spec.seed,
+        strategy_options=spec.strategy_options,
+        description=description,
+        load_if_exists=True,
     )
-    spent, n = 0.0, 0
-    table = Table(title=f"{study.strategy} on {objective.metric.name} (budget {study.budget:g} target runs)")
-    for col in ("#", "scale", "steps", "mixture", objective.metric.name, "cost", "spent"):
-        table.add_column(col)
-    console.print(f"domains: {', '.join(objective.space.domains)}; target {objective.space.target}")
-    initial = list(study.initial)
-    while True:
-        cfg = initial.pop(0) if initial else strat.ask()
-        c = objective.cost(cfg.scale, cfg.steps)
-        if spent + c > study.budget * (1 + 1e-9):
-            break
-        obs = objective.evaluate(cfg, seed=study.seed * 100003 + n)
-        strat.tell(cfg, obs)
-        spent += c
-        n += 1
-        mix = " ".join(f"{v:.2f}" for v in cfg.mixture.values())
-        console.print(
-            f"{n:4d}  {cfg.scale:>6} {cfg.steps:>7}  [{mix}]  {obs.value:.4f}  cost {c:.4f}  spent {spent:.3f}",
-            highlight=False,
+    if resuming:
+        trials = study.trials
+        done = sum(t.state == "complete" for t in trials)
+        rerun = sum(t.state in ("running", "pending") for t in trials)
+        console.print(f"resuming study {study_name!r} in {store.url}: {done} complete, {rerun} to (re-)run")
+    else:
+        for cfg in spec.initial:
+            study.enqueue(cfg)
+    if ray is not None:
+        executor = RayExecutor(address=None if ray == "local" else ray, workers=workers)
+    else:
+        executor = LocalExecutor(workers or 1)
+    metric = objective.metric.name
+    domains = objective.space.domains
+    console.print(f"domains: {', '.join(domains)}; target {objective.space.target}", highlight=False)
+    console.print(
+        f"study {study_name!r}: {spec.strategy} on {metric}, budget {spec.budget:g} target runs", highlight=False
+    )
+
+    with Progress(
+        TextColumn("[bold]{task.fields[name]}"),
+        BarColumn(),
+        TextColumn("{task.completed:.3g}/{task.total:.3g} target runs"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=spec.budget, name=study_name)
+
+        def show(p) -> None:
+            rec = ""
+            if p.recommendation is not None:
+                top = sorted(p.recommendation.mixture.items(), key=lambda kv: -kv[1])[:3]
+                rec = " | rec " + " ".join(f"{d} {w:.2f}" for d, w in top)
+            status = f"running {p.running} · done {p.complete} · failed {p.failed}{rec}"
+            progress.update(task, completed=min(p.spent, spec.budget), description=status)
+            t = p.trial
+            if t is None:
+                return
+            mix = " ".join(f"{t.config.mixture[d]:.2f}" for d in domains)
+            if p.event == "complete":
+                console.print(
+                    f"{t.number + 1:4d}  {t.config.scale:>6} {t.config.steps:>7}  [{mix}]  {t.value:.4f}  "
+                    f"cost {t.cost:.4f}  spent {p.spent:.3f}",
+                    highlight=False,
+                )
+            elif p.event in ("failed", "retry"):
+                what = "failed" if p.event == "failed" else "will retry"
+                console.print(f"{t.number + 1:4d}  [red]{what}[/]: {(t.error or '').splitlines()[0]}", highlight=False)
+
+        study.optimize(
+            objective,
+            budget=spec.budget,
+            executor=executor,
+            timeout=timeout,
+            max_retries=retries,
+            deterministic=deterministic,
+            callback=show,
         )
-    rec = strat.recommend()
-    console.print(f"\n[bold]recommended mixture[/] after {n} queries, {spent:.3f} target runs:")
+    executor.shutdown()
+    trials = study.trials
+    n = sum(t.state == "complete" for t in trials)
+    failed = sum(t.state == "failed" for t in trials)
+    rec = study.recommendation
+    if rec is None:
+        console.print(f"no completed trials ({failed} failed): nothing to recommend")
+        if storage is None:
+            console.print("(the study was kept in memory; pass --storage sqlite:///study.db to keep it)")
+        return
+    console.print(f"\n[bold]recommended mixture[/] after {n} queries, {study.spent:.3f} target runs:")
     for d, v in rec.mixture.items():
         console.print(f"  {d:>16}: {v:.4f}")
     if rec.value is not None:
         unc = f" ± {rec.std:.4f}" if rec.std is not None else " (no uncertainty: best observed)"
-        console.print(f"predicted {objective.metric.name} at target: {rec.value:.4f}{unc}  [{rec.source}]")
+        console.print(f"predicted {metric} at target: {rec.value:.4f}{unc}  \\[{rec.source}]", highlight=False)
     truth = getattr(objective, "target_value", None)
     if truth is not None and hasattr(objective, "optimum"):
         import numpy as np
 
-        v = float(truth(np.array([list(rec.mixture.values())]))[0])
+        v = float(truth(np.array([[rec.mixture[d] for d in domains]]))[0])
         console.print(
-            f"true target {objective.metric.name} of the recommendation: {v:.4f} "
-            f"(best achievable {objective.optimum()[1]:.4f})"
+            f"true target {metric} of the recommendation: {v:.4f} (best achievable {objective.optimum()[1]:.4f})"
         )
+    if storage is None:
+        console.print("(the study was kept in memory; pass --storage sqlite:///study.db to make it resumable)")
+    else:
+        console.print(f"saved in {store.url} as {study_name!r}; see: mixscale study show {study_name} --storage ...")
 
 
 def _mount_subcommands() -> None:
     from mixscale.exchangeable.cli import app as exchangeable_app
 
     app.add_typer(exchangeable_app, name="exchangeable", help="Exchangeable sequence models (seed paper 2).")
+
+    from mixscale.study_cli import app as study_app
+
+    app.add_typer(study_app, name="study", help="Inspect, export and report persisted studies.")
 
     from mixscale.train.cli import corpus_app, sweep_command, train_command
 

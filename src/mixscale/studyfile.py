@@ -2,6 +2,7 @@
 
 .. code-block:: toml
 
+    name = "my-study"          # optional: the study's name in --storage (default: the file's stem)
     strategy = "mfms"          # any registry name
     budget = 5.0               # target-run units
     seed = 0
@@ -21,6 +22,10 @@
     # ... or any callable fn(mixture, scale, steps) -> float:
     # type = "callable"; function = "my_module:evaluate"; minimize = true
     # cost = { small = 1.0, large = 10.0 }   # optional per-step costs
+    # ... or your own training command, run per trial without a shell (mixscale.train.command):
+    # type = "command"; argv = ["python", "train.py", "--mix", "{mixture_file}", "--steps", "{steps}",
+    #                           "--out", "{output_dir}"]
+    # metrics = "metrics.json"; metric = "val_loss"; timeout = 3600; runs_dir = "runs"; env = { A = "1" }
 
     [strategy_options]         # passed to the strategy
 
@@ -54,6 +59,7 @@ KNOWN_KEYS = {
     "objective",
     "strategy_options",
     "initial",
+    "name",
 }
 
 
@@ -65,6 +71,9 @@ class Study:
     seed: int = 0
     strategy_options: dict[str, Any] = field(default_factory=dict)
     initial: list[Config] = field(default_factory=list)
+    name: str | None = None
+    #: The ``[objective]`` table as written: stored with a persistent study.
+    description: dict[str, Any] = field(default_factory=dict)
 
 
 def read(path: str | Path) -> dict[str, Any]:
@@ -94,11 +103,11 @@ def read(path: str | Path) -> dict[str, Any]:
 
 
 def load(path: str | Path) -> Study:
-    """A validated :class:`Study` from a study file."""
-    return parse(read(path))
+    """A validated :class:`Study` from a study file (relative paths in it are relative to the file)."""
+    return parse(read(path), base=Path(path).resolve().parent)
 
 
-def parse(data: dict[str, Any]) -> Study:
+def parse(data: dict[str, Any], base: Path | None = None) -> Study:
     unknown = set(data) - KNOWN_KEYS
     if unknown:
         raise ValidationError(sorted(unknown)[0], f"unknown key (known: {', '.join(sorted(KNOWN_KEYS))})")
@@ -110,8 +119,10 @@ def parse(data: dict[str, Any]) -> Study:
         objective = _simulator(obj, data)
     elif kind == "callable":
         objective = _callable(obj, data)
+    elif kind == "command":
+        objective = _command(obj, data, base or Path.cwd())
     else:
-        raise ValidationError("objective.type", f"must be 'simulator' or 'callable', got {kind!r}")
+        raise ValidationError("objective.type", f"must be 'simulator', 'callable' or 'command', got {kind!r}")
     strategy = data.get("strategy", strategies.DEFAULT)
     if strategy not in strategies.REGISTRY:
         raise ValidationError("strategy", f"unknown strategy {strategy!r} (known: {', '.join(strategies.REGISTRY)})")
@@ -125,7 +136,10 @@ def parse(data: dict[str, Any]) -> Study:
     if not isinstance(options, dict):
         raise ValidationError("strategy_options", "must be a table")
     initial = _initial(data.get("initial", []), objective.space)
-    return Study(objective, strategy, float(budget), seed, options, initial)
+    name = data.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ValidationError("name", f"must be a non-empty string, got {name!r}")
+    return Study(objective, strategy, float(budget), seed, options, initial, name, dict(obj))
 
 
 def _initial(items: Any, space: Space) -> list[Config]:
@@ -211,3 +225,37 @@ def _callable(obj: dict[str, Any], data: dict[str, Any]) -> Objective:
     if not isinstance(minimize, bool):
         raise ValidationError("objective.minimize", "must be true or false")
     return FunctionObjective(space, fn, cost=cost, minimize=minimize, metric=str(obj.get("metric", "value")))
+
+
+def _command(obj: dict[str, Any], data: dict[str, Any], base: Path) -> Objective:
+    from mixscale.train.command import CommandTrainer
+
+    keys = {"type", "argv", "metrics", "metric", "minimize", "cost", "timeout", "runs_dir", "env", "cwd"}
+    extra = set(obj) - keys
+    if extra:
+        raise ValidationError(f"objective.{sorted(extra)[0]}", "unknown key for a command objective")
+    if "argv" not in obj:
+        raise ValidationError("objective.argv", "missing: the training command as a list of arguments")
+    minimize = obj.get("minimize", True)
+    if not isinstance(minimize, bool):
+        raise ValidationError("objective.minimize", "must be true or false")
+    env = obj.get("env", {})
+    if not isinstance(env, dict):
+        raise ValidationError("objective.env", "must be a table of environment variables")
+    try:
+        return CommandTrainer(
+            _space(data),
+            obj["argv"],
+            metrics=obj.get("metrics", "metrics.json"),
+            metric=obj.get("metric", "loss"),
+            minimize=minimize,
+            cost=obj.get("cost"),
+            runs_dir=base / str(obj.get("runs_dir", "runs")),
+            timeout=obj.get("timeout"),
+            env=env,
+            cwd=None if obj.get("cwd") is None else base / str(obj["cwd"]),
+        )
+    except ValidationError as exc:
+        if exc.field.startswith(("argv", "metric", "timeout")):
+            raise ValidationError(f"objective.{exc.field}", exc.message) from None
+        raise

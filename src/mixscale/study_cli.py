@@ -1,0 +1,150 @@
+"""``mixscale study list|show|export|report``: read persisted studies (never needs the driver lease).
+
+``--storage`` (or ``MIXSCALE_STORAGE``) is the database URL that ``mixscale optimize --storage`` wrote. Bad input
+(an unknown study, a foreign or corrupt database, an unknown export format) prints one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mixscale.cli import _boundary
+from mixscale.errors import ValidationError
+
+app = typer.Typer(help="Inspect, export and report persisted studies.", no_args_is_help=True, add_completion=False)
+console = Console()
+
+STORAGE = typer.Option(..., "--storage", envvar="MIXSCALE_STORAGE", help="Database URL, e.g. sqlite:///study.db.")
+NAME = typer.Argument(None, help="Study name (may be omitted when the storage holds one study).")
+
+
+def _load(storage: str, name: str | None):
+    from mixscale.study import load_study
+
+    return load_study(name, storage)
+
+
+def _driver_text(driver: str | None, heartbeat: float | None, ttl: float) -> str:
+    if driver is None:
+        return "idle"
+    age = time.time() - (heartbeat or 0.0)
+    return f"driven by {driver} ({age:.0f} s ago)" if age < ttl else f"stale lease of {driver}"
+
+
+@app.command("list")
+@_boundary
+def list_studies(storage: str = STORAGE) -> None:
+    """One line per study: strategy, trials by state, spent budget, driver."""
+    from mixscale.storage import Storage
+
+    store = Storage(storage)
+    table = Table(title=f"studies in {storage}")
+    for col in ("name", "strategy", "seed", "metric", "complete", "running", "failed", "pruned", "spent", "driver"):
+        table.add_column(col)
+    for row in store.studies():
+        trials = store.trials(row.id)
+        states = [t.state for t in trials]
+        spent = sum(t.cost or 0.0 for t in trials if t.state == "complete")
+        table.add_row(
+            row.name,
+            row.strategy,
+            str(row.seed),
+            row.metric,
+            str(states.count("complete")),
+            str(states.count("running") + states.count("pending")),
+            str(states.count("failed")),
+            str(states.count("pruned")),
+            f"{spent:.4g}",
+            _driver_text(row.driver, row.heartbeat, store.lease_ttl),
+        )
+    console.print(table)
+
+
+@app.command()
+@_boundary
+def show(
+    name: str | None = NAME,
+    storage: str = STORAGE,
+    last: int = typer.Option(20, min=1, help="How many of the latest trials to list."),
+) -> None:
+    """A study's settings, its latest trials (with failure reasons) and its current recommendation."""
+    study = _load(storage, name)
+    driver, beat = study.driver
+    direction = "minimized" if study.metric.minimize else "maximized"
+    lease = _driver_text(driver, beat, study.storage.lease_ttl)
+    console.print(
+        f"[bold]{study.name}[/]: {study.strategy_name} (seed {study.seed}) on {study.metric.name}, {direction}; {lease}"
+    )
+    console.print(f"objective: {study.objective_description}", highlight=False)
+    console.print(f"domains: {', '.join(study.space.domains)}; target {study.space.target}", highlight=False)
+    trials = study.trials
+    table = Table(title=f"trials ({len(trials)}; latest {min(last, len(trials))})")
+    for col in ("#", "state", "scale", "steps", "mixture", study.metric.name, "cost", "attempts", "error"):
+        table.add_column(col)
+    for t in trials[-last:]:
+        mix = " ".join(f"{t.config.mixture[d]:.2f}" for d in study.space.domains)
+        error = (t.error or "").splitlines()[0][:60] if t.error else ""
+        table.add_row(
+            str(t.number),
+            t.state,
+            t.config.scale,
+            str(t.config.steps),
+            mix,
+            "" if t.value is None else f"{t.value:.4f}",
+            "" if t.cost is None else f"{t.cost:.4g}",
+            str(t.attempts),
+            error,
+        )
+    console.print(table)
+    console.print(f"spent {study.spent:.4g} target runs")
+    rec = study.recommendation
+    if rec is None:
+        console.print("no recommendation yet")
+        return
+    console.print(f"[bold]recommended mixture[/] ({rec.source}):")
+    for d, v in rec.mixture.items():
+        console.print(f"  {d:>16}: {v:.4f}")
+    if rec.value is not None:
+        unc = f" ± {rec.std:.4f}" if rec.std is not None else ""
+        console.print(f"predicted {study.metric.name} at target: {rec.value:.4f}{unc}")
+
+
+@app.command()
+@_boundary
+def export(
+    name: str | None = NAME,
+    storage: str = STORAGE,
+    out: Path = typer.Option(..., "--out", "-o", help="Output file: .csv or .parquet."),
+    format: str | None = typer.Option(None, "--format", help="csv or parquet (default: from the file suffix)."),
+) -> None:
+    """Every trial as a table row (configuration, value, curve as JSON, cost, timings, errors)."""
+    fmt = format or out.suffix.lstrip(".").lower()
+    if fmt not in ("csv", "parquet"):
+        raise ValidationError("format", f"must be csv or parquet, got {fmt!r} (from {out.name})")
+    if not out.parent.exists():
+        raise ValidationError("out", f"directory {out.parent} does not exist")
+    df = _load(storage, name).trials_dataframe()
+    if fmt == "csv":
+        df.to_csv(out, index=False)
+    else:
+        df.to_parquet(out, index=False)
+    console.print(f"wrote {len(df)} trials to {out}")
+
+
+@app.command()
+@_boundary
+def report(
+    name: str | None = NAME,
+    storage: str = STORAGE,
+    out: Path = typer.Option(Path("results/study"), "--out", "-o", help="Output directory."),
+) -> None:
+    """Regret (or predicted value) vs cost and the recommended mixture as PNG, plus one self-contained HTML page."""
+    from mixscale.study_report import write_report
+
+    paths = write_report(_load(storage, name), out)
+    console.print("wrote " + ", ".join(str(p) for p in paths.values()))
