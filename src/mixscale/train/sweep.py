@@ -43,10 +43,10 @@ class LadderScale:
 # Tiny GPTs that a 2-core CPU trains in seconds to a minute each; 13k → 793k non-embedding parameters (62×).
 CPU_LADDER = (
     LadderScale("13k", 1, 2, 32, steps=600, lr=1e-2, runs=100),
-    LadderScale("57k", 2, 2, 48, steps=600, lr=8e-3, runs=80),
-    LadderScale("100k", 2, 2, 64, steps=600, lr=8e-3, runs=60),
-    LadderScale("336k", 3, 4, 96, steps=600, lr=6e-3, runs=36),
-    LadderScale("793k", 4, 4, 128, steps=600, lr=4e-3, runs=30),
+    LadderScale("57k", 2, 2, 48, steps=600, lr=8e-3, runs=72),
+    LadderScale("100k", 2, 2, 64, steps=600, lr=8e-3, runs=52),
+    LadderScale("336k", 3, 4, 96, steps=600, lr=6e-3, runs=32),
+    LadderScale("793k", 4, 4, 128, steps=600, lr=4e-3, runs=26),
 )
 # A GPU slice: the same recipe continued upwards (context 256, batch 32 — set by `SweepPlan.for_gpu`).
 GPU_LADDER = (
