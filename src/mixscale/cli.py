@@ -286,6 +286,10 @@ def _mount_subcommands() -> None:
     app.command("train")(train_command)
     app.command("sweep")(sweep_command)
 
+    from mixscale.simulator.cli import app as simulator_app
+
+    app.add_typer(simulator_app, name="simulator")
+
 
 _mount_subcommands()
 

@@ -1,0 +1,76 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from mixscale.errors import ValidationError
+from mixscale.train.trainer import MixtureSampler, TrainConfig, train
+
+W = {"prose_a": 0.6, "prose_b": 0.1, "code": 0.3}
+
+
+def _cfg(**kw):
+    base = dict(mixture=W, steps=20, n_layer=1, n_head=2, d_model=16, batch_size=4, context=16, n_evals=4, eval_seqs=4)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_mixture_sampling_frequencies_match_weights(tiny_corpus):
+    sampler = MixtureSampler(tiny_corpus, W, 16, torch.Generator().manual_seed(0))
+    draws = sampler.domain_draws(30000).numpy()
+    counts = np.bincount(draws, minlength=len(sampler.domains))
+    expected = np.array([W[d] for d in sampler.domains]) * len(draws)
+    assert stats.chisquare(counts, expected).pvalue > 1e-3
+    x, y = sampler.batch(8)
+    assert x.shape == (8, 16) and torch.equal(x[:, 1:], y[:, :-1])
+
+
+def test_zero_weight_domain_is_never_sampled(tiny_corpus):
+    sampler = MixtureSampler(tiny_corpus, {"prose_a": 0.0, "prose_b": 0.5, "code": 0.5}, 16, torch.Generator())
+    assert "prose_a" not in sampler.domains
+
+
+def test_twenty_step_run_resumes_exactly(tiny_corpus, tmp_path):
+    straight = train(_cfg(), tiny_corpus)
+    out = tmp_path / "run"
+    partial = train(_cfg(), tiny_corpus, out, stop_after=10)
+    assert partial == {"stopped_at": 10} and (out / "checkpoint.pt").is_file()
+    resumed = train(_cfg(), tiny_corpus, out)
+    assert [p["step"] for p in resumed["curve"]] == [5, 10, 15, 20]
+    for a, b in zip(straight["curve"], resumed["curve"], strict=True):
+        assert a == b  # bit-identical losses: parameters, optimizer and sampler state all restored
+    assert not (out / "checkpoint.pt").exists()
+    assert json.loads((out / "record.json").read_text())["curve"] == resumed["curve"]
+    # a finished run is not trained again, and a different config cannot resume someone else's checkpoint
+    assert train(_cfg(), tiny_corpus, out)["curve"] == resumed["curve"]
+    train(_cfg(seed=5), tiny_corpus, tmp_path / "other", stop_after=5)
+    with pytest.raises(ValidationError, match="different run configuration"):
+        train(_cfg(seed=6), tiny_corpus, tmp_path / "other")
+
+
+def test_record_reports_bits_per_byte_and_provenance(tiny_corpus):
+    r = train(_cfg(steps=30, lr=1e-2), tiny_corpus)
+    first, last = r["curve"][0], r["curve"][-1]
+    assert set(first) >= {"prose_a", "prose_b", "code", "avg", "step"}
+    assert last["avg"] < first["avg"]  # it learns
+    assert 0.5 < last["avg"] < 10  # bits per byte, not nats per token
+    assert r["flops"] == 6 * r["params_non_embedding"] * 30 * 4 * 16
+    assert r["tokenizer_sha256"] == tiny_corpus.meta["tokenizer_sha256"] and r["code_version"]
+    assert train(_cfg(steps=30, lr=1e-2), tiny_corpus)["curve"] == r["curve"]  # deterministic under a seed
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"mixture": {"prose_a": 0.5}}, "mixture"),
+        ({"mixture": {"prose_a": 0.5, "poetry": 0.5}}, "mixture"),
+        ({"mixture": {"prose_a": -0.5, "code": 1.5}}, "mixture"),
+        ({"steps": 0}, "steps"),
+        ({"n_head": 3}, "n_head"),
+    ],
+)
+def test_bad_config_names_the_field(tiny_corpus, kw, field):
+    with pytest.raises(ValidationError) as e:
+        train(_cfg(**kw), tiny_corpus)
+    assert e.value.field == field
