@@ -23,9 +23,18 @@ def test_kv_cache_matches_reencoding(head, n_ctx):
     if n_ctx:
         valid[1, 3:] = False  # a padded row
     a = generate(model, xc, yc, xg, generator=torch.Generator().manual_seed(3), ctx_valid=valid)
-    b = generate(
-        model, xc, yc, xg, generator=torch.Generator().manual_seed(3), ctx_valid=valid, use_cache=False
-    )
+    b = generate(model, xc, yc, xg, generator=torch.Generator().manual_seed(3), ctx_valid=valid, use_cache=False)
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_kv_cache_matches_reencoding_with_fourier_features_and_2d_inputs():
+    torch.manual_seed(0)
+    cfg = ModelConfig(x_dim=2, fourier_features=3, n_layers=3, d_model=32, n_heads=2, d_ff=64)
+    model = ExchangeableTransformer(cfg).eval()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(3, 17, 2, generator=g), torch.randn(3, 5, generator=g)
+    a = generate(model, x[:, :5], y, x[:, 5:], generator=torch.Generator().manual_seed(2))
+    b = generate(model, x[:, :5], y, x[:, 5:], generator=torch.Generator().manual_seed(2), use_cache=False)
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
@@ -62,9 +71,7 @@ def test_joint_ll_is_chain_rule_of_one_step_predictions(attention):
     yp = yt.gather(1, perm)
     ref = torch.zeros(3)
     for j in range(5):
-        params = predict(
-            model, torch.cat([xc, xp[:, :j]], 1), torch.cat([yc, yp[:, :j]], 1), xp[:, j : j + 1]
-        )
+        params = predict(model, torch.cat([xc, xp[:, :j]], 1), torch.cat([yc, yp[:, :j]], 1), xp[:, j : j + 1])
         ref += model.log_prob(params, yp[:, j : j + 1]).squeeze(1)
     torch.testing.assert_close(ll, ref, atol=1e-4, rtol=1e-4)
 
@@ -77,8 +84,6 @@ def test_gp_oracle_joint_is_chain_rule():
     joint = oracle.joint_log_likelihood(xc, yc, xt, yt)
     seq = torch.zeros(2)
     for j in range(5):
-        m, s = oracle.predictive(
-            torch.cat([xc, xt[:, :j]], 1), torch.cat([yc, yt[:, :j]], 1), xt[:, j : j + 1]
-        )
+        m, s = oracle.predictive(torch.cat([xc, xt[:, :j]], 1), torch.cat([yc, yt[:, :j]], 1), xt[:, j : j + 1])
         seq += torch.distributions.Normal(m[:, 0], s[:, 0]).log_prob(yt[:, j])
     torch.testing.assert_close(joint, seq, atol=1e-4, rtol=1e-4)

@@ -56,48 +56,49 @@ def _ones(b: int, n: int) -> Tensor:
 def _generate_cached(
     model: ExchangeableTransformer, xc: Tensor, yc: Tensor, xg: Tensor, noise: Tensor, valid: Tensor
 ) -> Tensor:
-    """KV-cached generation into preallocated per-layer buffers of length N + H + 1.
+    """KV-cached generation into per-layer caches (2, B·heads, N + H + 1, d_h), allocated once.
 
-    Step t runs one fused pass over two tokens: the context token of the previous sample (x_{t−1}, ŷ_{t−1}),
-    which sees the cache and itself, and the query at x_t, which sees the cache, that context token and
-    itself. The context token's keys/values stay in the buffer; the query's slot is overwritten at the next
-    step.
+    Step 0 runs the query at x_0 alone. Step t ≥ 1 runs two tokens in one pass: the context token (x_{t−1},
+    ŷ_{t−1}) at slot ``pos``, which sees the cache and itself, and the query at x_t at slot ``pos + 1``, which
+    also sees that context token. The context token's keys/values stay; the query's slot is overwritten at the
+    next step. Everything that does not depend on the samples — query tokens, the x part of the context
+    tokens' features, the attention bias of padded context entries — is computed once before the loop.
     """
     b, n, _ = xc.shape
     horizon = xg.shape[1]
     cfg = model.cfg
-    shape = (b, cfg.n_heads, n + horizon + 1, cfg.d_model // cfg.n_heads)
-    buffers = [(torch.empty(shape), torch.empty(shape)) for _ in range(cfg.n_layers)]
+    nh, size = cfg.n_heads, n + horizon + 1
+    caches = [torch.empty(2, b * nh, size, cfg.d_model // nh) for _ in range(cfg.n_layers)]
     padded = not bool(valid.all())
-    keys_valid = torch.cat([valid, _ones(b, horizon + 1)], 1)
+    # additive attention bias, rows (context token, query); padded context keys get −inf for every head
+    bias = torch.zeros(b * nh if padded else 1, 2, size)
+    if padded:
+        bias[:, :, :n].masked_fill_(~valid.repeat_interleave(nh, 0)[:, None], float("-inf"))
     if n > 0:
         mask = with_key_padding(torch.ones(n, n, dtype=torch.bool).tril(), valid if padded else None)
-        model.trunk(model.embed(xc, yc), mask, buffers=buffers, pos=0)
-    # additive mask of the fused two-token step: row 0 (context token) must not see column pos + 1 (query)
-    add_mask = torch.zeros(2, n + horizon + 2)
-    flags = torch.tensor([[0.0, 1.0]])
-    y_pair = torch.zeros(b, 2)
-    out: list[Tensor] = []
+        _, kvs = model.trunk(model.embed(xc, yc), mask)
+        for cache, (k, v) in zip(caches, kvs, strict=True):
+            cache[0, :, :n] = k.reshape(b * nh, n, -1)
+            cache[1, :, :n] = v.reshape(b * nh, n, -1)
+    queries = model.embed(xg, None)  # (B, H, d): query tokens do not depend on the samples
+    feats = model.features(xg, torch.zeros(b, horizon), torch.zeros(b, horizon))  # context tokens; y set per step
+    ctx_row = torch.tensor([0.0, float("-inf")])  # the context token sees itself but not the query after it
+    out = torch.empty(b, horizon)
     pos = n  # filled cache length
     for t in range(horizon):
         if t == 0:
-            tokens, mask = model.embed(xg[:, :1], None), torch.ones(1, pos + 1, dtype=torch.bool)
+            h = model.decode(queries[:, :1], caches, pos, bias[:, 1:, : pos + 1])
         else:
-            y_pair[:, :1] = out[-1]
-            tokens = model.embed(xg[:, t - 1 : t + 1], y_pair, flags)
-            add_mask[0, pos + 1] = float("-inf")
-            mask = add_mask[:, : pos + 2]
-        if padded:
-            mask = with_key_padding(torch.isfinite(mask) if t else mask, keys_valid[:, : mask.shape[1]])
-        h, _ = model.trunk(tokens, mask, buffers=buffers, pos=pos)
-        if t > 0:
-            add_mask[0, pos + 1] = 0.0
+            feats[:, t - 1, cfg.x_dim] = out[:, t - 1]  # column x_dim of the features is y
+            tokens = torch.cat([model.embed_mlp(feats[:, t - 1 : t]), queries[:, t : t + 1]], 1)
+            bias[:, 0, pos : pos + 2] = ctx_row
+            h = model.decode(tokens, caches, pos, bias[:, :, : pos + 2])
             pos += 1  # the context token's keys/values are now part of the cache
-        out.append(model.head.sample(model.head(h[:, -1:]), noise[:, t : t + 1]))
-    return torch.cat(out, 1)
+        out[:, t] = model.head.sample(model.head(h), noise[:, t])
+    return out
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _generate_reencode(
     model: ExchangeableTransformer, xc: Tensor, yc: Tensor, xg: Tensor, noise: Tensor, valid: Tensor
 ) -> Tensor:

@@ -197,12 +197,7 @@ class BarHead(nn.Module):
 
 
 class SelfAttention(nn.Module):
-    """Multi-head attention of new tokens over ``[past keys, own keys]``; returns output and own (k, v).
-
-    Past keys/values come either as tensors ``past`` (concatenated) or as preallocated per-layer buffers
-    ``buffer`` whose first ``pos`` positions are filled: the new keys/values are written at ``pos..pos+T`` and
-    attention reads ``buffer[:, :, :pos + T]`` — no copy of the cache per step.
-    """
+    """Multi-head self-attention; ``forward`` also returns the tokens' own (k, v) (B, heads, T, d_h)."""
 
     def __init__(self, d_model: int, n_heads: int) -> None:
         super().__init__()
@@ -210,31 +205,32 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
 
-    def forward(
-        self, h: Tensor, mask: Tensor | None, past: KV | None = None, buffer: KV | None = None, pos: int = 0
-    ) -> tuple[Tensor, KV]:
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, KV]:
         b, t, d = h.shape
         q, k, v = self.qkv(h).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-        if buffer is not None:
-            buffer[0][:, :, pos : pos + t] = k
-            buffer[1][:, :, pos : pos + t] = v
-            keys, values = buffer[0][:, :, : pos + t], buffer[1][:, :, : pos + t]
-        elif past is not None:
-            keys, values = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
-        else:
-            keys, values = k, v
-        if buffer is not None and t <= 4:
-            # few new tokens against a long cache: explicit softmax(q kᵀ/√d_h) v is cheaper than the
-            # fused kernel
-            scores = (q @ keys.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
-            if mask is not None:
-                scores = (
-                    scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-                )
-            o = scores.softmax(-1) @ values
-        else:
-            o = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.out(o.transpose(1, 2).reshape(b, t, d)), (k, v)
+
+    def decode(self, h: Tensor, cache: Tensor, pos: int, bias: Tensor, last_only: bool = False) -> Tensor:
+        """Attention of T new tokens (B, T, d) over a preallocated cache (2, B·heads, S, d_h) filled up to ``pos``.
+
+        Writes the tokens' keys/values at slots ``pos..pos+T−1`` in place and attends over slots ``< pos + T``
+        with the additive ``bias`` (1 or B·heads, T, pos + T). ``last_only``: output (B, 1, d) for the last
+        token only (the others then just contribute their keys/values).
+        """
+        b, t, d = h.shape
+        nh, dh = self.n_heads, d // self.n_heads
+        qkv = self.qkv(h).view(b, t, 3, nh, dh).permute(2, 0, 3, 1, 4).reshape(3, b * nh, t, dh)
+        cache[:, :, pos : pos + t] = qkv[1:]  # keys and values in one in-place write
+        keys, values = cache[0, :, : pos + t], cache[1, :, : pos + t]
+        q = qkv[0]
+        if last_only:
+            q, bias, t = q[:, -1:], bias[:, -1:], 1
+        # hand-written: for a few queries against the cache, one baddbmm (scale and bias fused) + softmax + bmm
+        # is cheaper than scaled_dot_product_attention with a mask
+        att = torch.baddbmm(bias, q, keys.transpose(1, 2), alpha=dh**-0.5).softmax(-1)
+        o = torch.bmm(att, values).view(b, nh, t, dh).transpose(1, 2).reshape(b, t, d)
+        return self.out(o)
 
 
 class Block(nn.Module):
@@ -247,12 +243,16 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.d_model)
         self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model))
 
-    def forward(
-        self, h: Tensor, mask: Tensor | None, past: KV | None = None, buffer: KV | None = None, pos: int = 0
-    ) -> tuple[Tensor, KV]:
-        a, kv = self.attn(self.ln1(h), mask, past, buffer, pos)
+    def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, KV]:
+        a, kv = self.attn(self.ln1(h), mask)
         h = h + a
         return h + self.ff(self.ln2(h)), kv
+
+    def decode(self, h: Tensor, cache: Tensor, pos: int, bias: Tensor, last_only: bool = False) -> Tensor:
+        """:meth:`forward` for new tokens against a key/value cache (see :meth:`SelfAttention.decode`)."""
+        a = self.attn.decode(self.ln1(h), cache, pos, bias, last_only)
+        h = (h[:, -1:] if last_only else h) + a
+        return h + self.ff(self.ln2(h))
 
 
 class ExchangeableTransformer(nn.Module):
@@ -265,9 +265,7 @@ class ExchangeableTransformer(nn.Module):
         if cfg.fourier_features:
             freqs = torch.logspace(-1.0, math.log10(cfg.fourier_max_freq), cfg.fourier_features)
             self.register_buffer("freqs", freqs, persistent=False)
-        self.embed_mlp = nn.Sequential(
-            nn.Linear(n_in, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, cfg.d_model)
-        )
+        self.embed_mlp = nn.Sequential(nn.Linear(n_in, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, cfg.d_model))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.head: GaussianHead | BarHead
@@ -280,6 +278,15 @@ class ExchangeableTransformer(nn.Module):
     def is_causal(self) -> bool:
         return self.cfg.attention == "causal"
 
+    def features(self, x: Tensor, y: Tensor, is_query: Tensor) -> Tensor:
+        """Embedding inputs (B, T, n_in): columns ``x`` (x_dim), ``y`` (column ``x_dim``), ``is_query``, then the
+        sin/cos Fourier features of x. ``y`` and ``is_query`` are (B, T)."""
+        feats = [x, y.unsqueeze(-1), is_query.expand_as(y).unsqueeze(-1)]
+        if self.cfg.fourier_features:
+            ang = x.unsqueeze(-1) * self.freqs  # (B, T, d, F)
+            feats += [ang.sin().flatten(-2), ang.cos().flatten(-2)]
+        return torch.cat(feats, -1)
+
     def embed(self, x: Tensor, y: Tensor | None, is_query: Tensor | None = None) -> Tensor:
         """Tokens for (B, T, d) inputs; ``y=None`` makes query tokens (y = 0, is_query = 1).
 
@@ -288,30 +295,26 @@ class ExchangeableTransformer(nn.Module):
         if is_query is None:
             is_query = torch.full(x.shape[:-1], 1.0 if y is None else 0.0, device=x.device)
         y = torch.zeros(x.shape[:-1], device=x.device) if y is None else y
-        feats = [x, y.unsqueeze(-1), is_query.expand_as(y).unsqueeze(-1)]
-        if self.cfg.fourier_features:
-            ang = x.unsqueeze(-1) * self.freqs  # (B, T, d, F)
-            feats += [ang.sin().flatten(-2), ang.cos().flatten(-2)]
-        return self.embed_mlp(torch.cat(feats, -1))
+        return self.embed_mlp(self.features(x, y, is_query))
 
-    def trunk(
-        self,
-        h: Tensor,
-        mask: Tensor | None,
-        past: list[KV] | None = None,
-        buffers: list[KV] | None = None,
-        pos: int = 0,
-    ) -> tuple[Tensor, list[KV]]:
-        """Run the blocks. Cached context comes as per-layer (k, v) tensors ``past`` or as preallocated
-        ``buffers`` filled up to ``pos`` (see :class:`SelfAttention`). Returns states and the tokens' (k,
-        v)."""
+    def trunk(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, list[KV]]:
+        """Run the blocks; returns the final states (after ``ln_f``) and every layer's (k, v) of the tokens."""
         presents: list[KV] = []
-        for i, block in enumerate(self.blocks):
-            h, kv = block(
-                h, mask, None if past is None else past[i], None if buffers is None else buffers[i], pos
-            )
+        for block in self.blocks:
+            h, kv = block(h, mask)
             presents.append(kv)
         return self.ln_f(h), presents
+
+    def decode(self, h: Tensor, caches: list[Tensor], pos: int, bias: Tensor) -> Tensor:
+        """:meth:`trunk` for new tokens (B, T, d) against per-layer key/value caches filled up to ``pos`` (see
+        :meth:`SelfAttention.decode`); returns the final state of the last token (B, d).
+
+        Only the last token's output is needed, so the last block runs attention and feed-forward for it alone;
+        the other tokens only write their keys/values there.
+        """
+        for i, (block, cache) in enumerate(zip(self.blocks, caches, strict=True)):
+            h = block.decode(h, cache, pos, bias, last_only=i == len(self.blocks) - 1)
+        return self.ln_f(h[:, -1])
 
     def forward(
         self,
