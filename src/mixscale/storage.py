@@ -159,27 +159,32 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(u.database)
 
 
-def _inspect_sqlite_file(path: Path) -> set[str]:
-    """Table names of an existing SQLite file, read-only; refuses non-SQLite and corrupt files untouched."""
+def _inspect_sqlite_file(path: Path) -> tuple[set[str], dict[str, str]]:
+    """Table names and mixscale metadata of an existing SQLite file, read-only; refuses non-SQLite and corrupt
+    files untouched."""
     with open(path, "rb") as fh:
         header = fh.read(16)
     if header and header != b"SQLite format 3\x00":
         raise StorageError(f"{path} is not an SQLite database (its header is {header[:16]!r}); it was not modified")
     if not header:
-        return set()  # an empty file: SQLite treats it as an empty database
+        return set(), {}  # an empty file: SQLite treats it as an empty database
     try:
-        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+        # Without a write-ahead log beside it the file is all there is: open it immutable, so that SQLite creates
+        # no -shm / -wal files next to a file that may not be ours. With one, a driver may be writing: read-only.
+        live = Path(f"{path}-wal").exists()
+        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro{'' if live else '&immutable=1'}", uri=True)
         try:
             check = con.execute("PRAGMA quick_check").fetchall()
             if check != [("ok",)]:
                 detail = "; ".join(str(r[0]) for r in check[:3])
                 raise StorageError(f"{path} is a corrupt SQLite database ({detail}); it was not modified")
             names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            meta = dict(con.execute("SELECT key, value FROM mixscale_meta")) if "mixscale_meta" in names else {}
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"{path} is a corrupt SQLite database ({exc}); it was not modified") from None
-    return names
+    return names, meta
 
 
 class Storage:
@@ -195,11 +200,13 @@ class Storage:
         self.url = url
         self.lease_ttl = float(lease_ttl)
         path = _sqlite_path(url)
+        file_tables: set[str] = set()
         if path is not None:
             if not path.parent.exists():
                 raise StorageError(f"directory {path.parent} does not exist (for {url})")
             if path.exists():
-                self._check_tables(_inspect_sqlite_file(path), url)
+                file_tables, meta = _inspect_sqlite_file(path)
+                self._check_existing(file_tables, meta)
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
@@ -212,43 +219,51 @@ class Storage:
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            if path is None:
-                self._check_tables(set(inspect(self.engine).get_table_names()), url)
-            self._create_schema()
+            if path is None:  # another dialect or in-memory: inspect through the engine (reads only)
+                names = set(inspect(self.engine).get_table_names())
+                meta = {}
+                if "mixscale_meta" in names:
+                    with Session(self.engine) as sess:
+                        meta = dict(sess.execute(select(MetaRow.key, MetaRow.value)).all())
+                self._check_existing(names, meta)
+                fresh = not names
+            else:
+                fresh = not file_tables
+            if fresh:
+                Base.metadata.create_all(self.engine)
+                with Session(self.engine) as sess, sess.begin():
+                    sess.add_all(
+                        [MetaRow(key="app", value=APP), MetaRow(key="schema_version", value=str(SCHEMA_VERSION))]
+                    )
         except (OperationalError, DatabaseError) as exc:
             self.engine.dispose()
             raise StorageError(f"cannot use {url}: {exc.orig}") from None
+        except StorageError:
+            self.engine.dispose()
+            raise
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
-    @staticmethod
-    def _check_tables(names: set[str], url: str) -> None:
-        if names and "mixscale_meta" not in names:
+    def _check_existing(self, names: set[str], meta: dict[str, str]) -> None:
+        """Refuse (before anything is written) a database that holds something other than a mixscale study."""
+        if not names:
+            return
+        if "mixscale_meta" not in names:
             shown = ", ".join(sorted(names)[:5])
             raise StorageError(
-                f"{url} holds other tables ({shown}) and no mixscale schema: not a mixscale study database; "
+                f"{self.url} holds other tables ({shown}) and no mixscale schema: not a mixscale study database; "
                 "it was not modified (use a new file or an empty database)"
             )
-
-    def _create_schema(self) -> None:
-        with Session(self.engine) as s:
-            existing = set(inspect(self.engine).get_table_names())
-            if "mixscale_meta" in existing:
-                rows = dict(s.execute(select(MetaRow.key, MetaRow.value)).all())
-                if rows.get("app") != APP:
-                    raise StorageError(f"{self.url}: mixscale_meta does not describe a mixscale database")
-                version = int(rows.get("schema_version", "0"))
-                if version > SCHEMA_VERSION:
-                    raise StorageError(
-                        f"{self.url} has schema version {version}, newer than this mixscale's {SCHEMA_VERSION}: "
-                        "upgrade mixscale"
-                    )
-                missing = TABLES - existing
-                if missing:
-                    raise StorageError(f"{self.url} is missing tables {sorted(missing)}; it was not modified")
-                return
-        Base.metadata.create_all(self.engine)
-        with Session(self.engine) as s, s.begin():
-            s.add_all([MetaRow(key="app", value=APP), MetaRow(key="schema_version", value=str(SCHEMA_VERSION))])
+        if meta.get("app") != APP:
+            raise StorageError(f"{self.url}: mixscale_meta does not describe a mixscale database; it was not modified")
+        version = int(meta.get("schema_version", "0"))
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.url} has schema version {version}, newer than this mixscale's {SCHEMA_VERSION}: "
+                "upgrade mixscale; it was not modified"
+            )
+        missing = TABLES - names
+        if missing:
+            raise StorageError(f"{self.url} is missing tables {sorted(missing)}; it was not modified")
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -348,8 +363,13 @@ class Storage:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Write-ahead log: readers (``study show``) never block the driver, and a commit needs no fsync of the main
+    file. ``synchronous=NORMAL`` keeps every commit across a crash of the process (what resume relies on); a power
+    cut may lose the last commits, which resume then re-runs. Not for SQLite files on network file systems."""
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
 

@@ -435,7 +435,9 @@ class Study:
         finally:
             self.release()
 
-    def _insert(self, config: Config, source: str, pruned_reason: str | None = None) -> Trial:
+    def _insert(self, config: Config, source: str, pruned_reason: str | None = None, start: bool = False) -> Trial:
+        """Store a new trial (one transaction): pending, running (``start``: its first attempt begins now; saves
+        a second commit per trial) or pruned."""
         with self.storage.write(self._id, self._driver) as (s, row):
             number = s.scalar(select(func.count()).select_from(TrialRow).where(TrialRow.study_id == self._id))
             now = time.time()
@@ -443,7 +445,7 @@ class Study:
             t = TrialRow(
                 study_id=self._id,
                 number=number,
-                state="pending" if pruned_reason is None else "pruned",
+                state="pruned" if pruned_reason is not None else ("running" if start else "pending"),
                 source=source,
                 mixture=dict(config.mixture),
                 scale=config.scale,
@@ -452,9 +454,10 @@ class Study:
                 ask_seq=seq,
                 end_seq=None if pruned_reason is None else self.storage.next_seq(row),
                 error=pruned_reason,
-                attempts=0,
+                attempts=1 if start else 0,
                 failures=0,
                 created_at=now,
+                started_at=now if start else None,
                 finished_at=None if pruned_reason is None else now,
             )
             s.add(t)
@@ -520,7 +523,8 @@ class Study:
         return self._trial(number)
 
     def _trial(self, number: int) -> Trial:
-        return next(t for t in self.trials if t.number == number)
+        with self.storage.read() as s:
+            return Trial.from_row(self._row(s, number))
 
     # ------------------------------------------------------- state transitions
     def _mark_running(self, number: int, attempt: int) -> None:
@@ -746,9 +750,9 @@ class _Loop:
             self.stop_asking = True
             self._notify("pruned", t)
             return
-        t = self.study._insert(config, "strategy")
+        t = self.study._insert(config, "strategy", start=True)
         self.trials[t.number] = t
-        self._submit(t.number)
+        self._submit(t.number, marked=True)
 
     def _prune_enqueued(self, number: int) -> None:
         with self.study.storage.write(self.study._id, self.study._driver) as (s, row):
@@ -759,11 +763,14 @@ class _Loop:
         self.stop_asking = True
         self._notify("pruned", self._refresh(number))
 
-    def _submit(self, number: int) -> None:
+    def _submit(self, number: int, marked: bool = False) -> None:
         t = self.trials[number]
-        attempt = t.attempts + 1
-        self.study._mark_running(number, attempt)
-        t = self._refresh(number)
+        if marked:
+            attempt = t.attempts
+        else:
+            attempt = t.attempts + 1
+            self.study._mark_running(number, attempt)
+            t = self._refresh(number)
         job = Job(
             number=number,
             attempt=attempt,
