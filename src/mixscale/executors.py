@@ -254,7 +254,9 @@ def _run_in_ray(objective: Objective, job: Job) -> dict[str, Any]:
 class RayExecutor(Executor):
     """Trials as Ray tasks. ``address``: a cluster (``"auto"``, ``"ray://head:10001"``, ``"head:6379"``) or None
     for a local Ray; ``workers``: concurrent trials (default: the cluster's CPUs / ``cpus_per_trial``).
-    ``init_kwargs`` go to ``ray.init`` when this executor starts Ray (e.g. ``num_cpus`` for a local one)."""
+    ``init_kwargs`` go to ``ray.init`` when this executor starts Ray (e.g. ``num_cpus`` for a local one).
+    A job's timeout counts from its submission: the driver submits no more than ``workers`` jobs, so with enough
+    cluster resources they start at once (a job queued behind an autoscaling cluster spends part of it waiting)."""
 
     def __init__(
         self,
