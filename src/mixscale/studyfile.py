@@ -26,6 +26,9 @@
     # type = "command"; argv = ["python", "train.py", "--mix", "{mixture_file}", "--steps", "{steps}",
     #                           "--out", "{output_dir}"]
     # metrics = "metrics.json"; metric = "val_loss"; timeout = 3600; runs_dir = "runs"; env = { A = "1" }
+    # ... or mixscale's own GPT trainer on the built corpora (mixscale.train.objective):
+    # type = "train"; data = "data/tokens"; metric = "loss:avg"; scales = ["13k", "57k", "100k"]
+    # (with type = "train" the domains come from the corpus and `scales` names ladder rungs; see examples/)
 
     [strategy_options]         # passed to the strategy
 
@@ -121,8 +124,10 @@ def parse(data: dict[str, Any], base: Path | None = None) -> Study:
         objective = _callable(obj, data)
     elif kind == "command":
         objective = _command(obj, data, base or Path.cwd())
+    elif kind == "train":
+        objective = _training(obj, data, base or Path.cwd())
     else:
-        raise ValidationError("objective.type", f"must be 'simulator', 'callable' or 'command', got {kind!r}")
+        raise ValidationError("objective.type", f"must be 'simulator', 'callable', 'command' or 'train', got {kind!r}")
     strategy = data.get("strategy", strategies.DEFAULT)
     if strategy not in strategies.REGISTRY:
         raise ValidationError("strategy", f"unknown strategy {strategy!r} (known: {', '.join(strategies.REGISTRY)})")
@@ -259,3 +264,34 @@ def _command(obj: dict[str, Any], data: dict[str, Any], base: Path) -> Objective
         if exc.field.startswith(("argv", "metric", "timeout")):
             raise ValidationError(f"objective.{exc.field}", exc.message) from None
         raise
+
+
+def _training(obj: dict[str, Any], data: dict[str, Any], base: Path) -> Objective:
+    from mixscale.train.objective import TrainingObjective
+
+    keys = {"type", "data", "metric", "runs_dir", "threads", "device", "batch_size", "context"}
+    extra = set(obj) - keys
+    if extra:
+        raise ValidationError(f"objective.{sorted(extra)[0]}", "unknown key for a train objective")
+    for key in ("scales", "steps"):
+        if key not in data:
+            raise ValidationError(key, "missing")
+    if "domains" in data:
+        raise ValidationError("domains", "a train objective takes its domains from the corpus (objective.data)")
+    target = data.get("target")
+    if target is not None:
+        if not isinstance(target, dict) or set(target) != {"scale", "steps"}:
+            raise ValidationError("target", "must be a table with exactly 'scale' and 'steps'")
+        target = (target["scale"], target["steps"])
+    return TrainingObjective(
+        base / str(obj.get("data", "data/tokens")),
+        data["scales"],
+        data["steps"],
+        metric=str(obj.get("metric", "loss:avg")),
+        target=target,
+        runs_dir=base / str(obj.get("runs_dir", "runs")),
+        batch_size=int(obj.get("batch_size", 8)),
+        context=int(obj.get("context", 64)),
+        threads=int(obj.get("threads", 1)),
+        device=str(obj.get("device", "cpu")),
+    )

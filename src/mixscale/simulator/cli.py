@@ -11,7 +11,7 @@ from rich.table import Table
 
 from mixscale.cli import _boundary, _split
 
-console = Console()
+console = Console(width=200)
 app = typer.Typer(help="Simulators fitted to runs tables.", no_args_is_help=True)
 
 
@@ -59,3 +59,73 @@ def fit_command(
     a, b = seed_noise(df, metric)
     if np.isfinite(a):
         console.print(f"seed noise of {metric}: σ(N) = exp({a:.3f} {b:+.3f}·ln N)")
+
+
+@app.command("findings")
+@_boundary
+def findings_command(
+    runs: Path = typer.Argument(None, help="Runs table (.parquet or .csv); default: the shipped runs."),
+    out: Path = typer.Option(Path("results/findings"), help="Folder for findings.json and the PNG figures."),
+    method: str = typer.Option("poly", help="Model used by the analyses (poly or mlp)."),
+    metric: str = typer.Option("loss:avg", help="Metric whose optimum is tracked across scales."),
+) -> None:
+    """Re-measure the seed paper's findings (a) scale augmentation, (b) partial runs, (c) optimum vs scale."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mixscale.errors import ValidationError
+    from mixscale.simulator import findings
+    from mixscale.simulator.fit import METHODS
+    from mixscale.simulator.fitted import _load
+
+    if method not in METHODS:
+        raise ValidationError("method", f"must be one of {list(METHODS)}, got {method!r}")
+    df = _load(runs)
+    if metric not in df.columns:
+        raise ValidationError("metric", f"{metric!r} is not a column of the runs table")
+    out.mkdir(parents=True, exist_ok=True)
+    a = findings.scale_augmentation(df, method)
+    b = findings.partial_runs(df, method)
+    best, agree = findings.optimum_by_scale(df, metric, method)
+    for title, frame in (
+        ("(a) R² at the largest scale, adding smaller-scale runs", a),
+        ("(b) R² at the largest scale, equal FLOPs", b),
+        (f"(c) fitted optimum of {metric} per scale", best),
+        ("(c) raw data: agreement of each scale's mixture ranking with the largest scale's", agree),
+    ):
+        console.print(f"[bold]{title}[/]")
+        console.print(frame.to_string(float_format=lambda v: f"{v:.3f}"), highlight=False)
+    (out / "findings.json").write_text(
+        json.dumps(
+            {
+                "method": method,
+                "scale_augmentation": a.to_dict("records"),
+                "partial_runs": b.to_dict("records"),
+                "optimum_by_scale": best.reset_index(names="scale").to_dict("records"),
+                "rank_agreement": agree.reset_index(names="scale").to_dict("records"),
+            },
+            indent=1,
+            default=lambda o: o.item() if getattr(o, "size", 1) == 1 and hasattr(o, "item") else str(o),
+        )
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for cap, g in a.groupby("largest-scale runs in training", sort=False):
+        axes[0].plot(g["training set"], g[metric], marker="o", label=f"{cap} largest-scale mixtures")
+    axes[0].set(title="(a) adding smaller scales", ylabel=f"held-out R² ({metric}, largest scale)")
+    axes[0].legend(fontsize=8)
+    axes[1].bar(b["budget spent as"], b[metric], color="tab:green")
+    axes[1].set(title="(b) equal FLOPs at the largest scale", ylabel=f"held-out R² ({metric})")
+    wcols = [c for c in best.columns if c.startswith("w:")]
+    bottom = np.zeros(len(best))
+    for c in wcols:
+        axes[2].bar(best.index, best[c], bottom=bottom, label=c[2:])
+        bottom += best[c].to_numpy()
+    axes[2].set(title=f"(c) fitted optimal mixture for {metric}", ylabel="weight", xlabel="scale")
+    axes[2].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out / "findings.png", dpi=120)
+    console.print(f"→ {out / 'findings.json'}, {out / 'findings.png'}")
