@@ -74,3 +74,31 @@ def test_bad_config_names_the_field(tiny_corpus, kw, field):
     with pytest.raises(ValidationError) as e:
         train(_cfg(**kw), tiny_corpus)
     assert e.value.field == field
+
+
+def test_training_objective_trains_real_models_from_a_study_file(tiny_corpus, tmp_path):
+    from mixscale import studyfile
+    from mixscale.space import Config
+
+    data = {
+        "strategy": "random",
+        "budget": 2.0,
+        "scales": [{"name": "tiny", "n_layer": 1, "n_head": 2, "d_model": 16, "lr": 1e-2}, "13k"],
+        "steps": [10, 20],
+        "objective": {"type": "train", "data": str(tiny_corpus.root), "metric": "loss:code", "batch_size": 4,
+                      "context": 16, "runs_dir": str(tmp_path / "runs")},
+    }  # fmt: skip
+    study = studyfile.parse(data, base=tmp_path)
+    obj = study.objective
+    assert obj.space.domains == tiny_corpus.domains and obj.space.target == ("13k", 20)
+    cfg = Config({"prose_a": 0.2, "prose_b": 0.3, "code": 0.5}, "tiny", 10)
+    obs = obj.evaluate(cfg, seed=3)
+    assert obs.cost == pytest.approx(obj.space.cost("tiny", 10)) and 0 < obs.cost < 0.5
+    assert obs.curve[-1] == (10, obs.value) and len(obs.curve) == 10
+    assert obj.evaluate(cfg, seed=3) == obs  # answered from the run cache, identical
+    with pytest.raises(ValidationError) as e:
+        studyfile.parse({**data, "objective": {**data["objective"], "metric": "loss:poetry"}}, base=tmp_path)
+    assert e.value.field == "objective.metric"
+    with pytest.raises(ValidationError) as e:
+        studyfile.parse({**data, "scales": ["13k", "huge"]}, base=tmp_path)
+    assert e.value.field == "scales[1]"
