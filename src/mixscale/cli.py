@@ -42,8 +42,13 @@ def _split(value: str) -> list[str]:
 @app.command()
 @_boundary
 def benchmark(
-    simulator: str = typer.Option("analytic", help="Simulator objective to benchmark on."),
-    metric: str = typer.Option("loss:c4", help="Simulator metric (e.g. loss:c4, loss:avg, loss:arxiv, accuracy)."),
+    simulator: str = typer.Option(
+        "fitted", help="Simulator: fitted (to mixscale's own pre-training runs) or analytic (synthetic law)."
+    ),
+    metric: str = typer.Option(
+        None, help="Simulator metric (default: loss:avg for fitted, loss:c4 for analytic; e.g. loss:code)."
+    ),
+    runs: Path = typer.Option(None, help="Runs table for the fitted simulator (default: the shipped runs)."),
     strategies: str = typer.Option(
         "random,hyperband,mfbo,regmix,mfms-paper,mfms", help="Comma-separated strategy names."
     ),
@@ -67,7 +72,9 @@ def benchmark(
             raise ValidationError("strategies", f"unknown strategy {n!r} (known: {', '.join(registry.REGISTRY)})")
     if not budget > 0:
         raise ValidationError("budget", f"must be positive, got {budget}")
-    objective = simulators.load(simulator, metric=metric, noise=noise)
+    if runs is not None and simulator != "fitted":
+        raise ValidationError("runs", "only the fitted simulator takes a runs table")
+    objective = simulators.load(simulator, metric=metric, noise=noise, runs=runs)
     total = len(names) * seeds
     with Progress(
         TextColumn("[bold]benchmark"),

@@ -191,6 +191,9 @@ def _simulator(obj: dict[str, Any], data: dict[str, Any]) -> Objective:
         raise ValidationError(f"objective.{sorted(extra)[0]}", "unknown key for a simulator objective")
     kwargs = {k: obj[k] for k in ("metric", "noise") if k in obj}
     if any(k in data for k in ("domains", "scales", "steps", "target")):
+        if obj.get("name", "analytic") != "analytic":
+            key = next(k for k in ("domains", "scales", "steps", "target") if k in data)
+            raise ValidationError(key, f"the {obj['name']} simulator's space comes from its runs table; remove it")
         space = _space(data)
         kwargs["scales"] = tuple(space.scales)
         kwargs["steps"] = space.steps

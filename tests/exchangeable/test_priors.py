@@ -32,9 +32,7 @@ def test_bandit_prior_statistics():
     b = prior.sample(6000, 20, torch.Generator().manual_seed(0))
     for a, (s, t) in enumerate(zip(prior.sigmas, prior.taus, strict=True)):
         sel = b.latent["arm"] == a
-        assert torch.allclose(b.x[sel][:, :, 0], torch.tensor(s)) and torch.allclose(
-            b.x[sel][:, :, 1], torch.tensor(t)
-        )
+        assert torch.allclose(b.x[sel][:, :, 0], torch.tensor(s)) and torch.allclose(b.x[sel][:, :, 1], torch.tensor(t))
         assert abs(float(b.latent["theta"][sel].std()) - s) < 0.05
         resid = b.y[sel] - b.latent["theta"][sel][:, None]
         assert abs(float(resid.std()) - t) < 0.02

@@ -26,9 +26,7 @@ def test_thompson_sampling_shapes_and_seeding():
 
 
 def test_oracle_thompson_sampling_learns():
-    r = thompson_sampling(
-        None, BanditPrior(), rule="oracle", n_reps=300, rounds=60, horizon=1, max_context=1, seed=0
-    )
+    r = thompson_sampling(None, BanditPrior(), rule="oracle", n_reps=300, rounds=60, horizon=1, max_context=1, seed=0)
     per_round = r.regret.diff(dim=1).mean(0)
     assert per_round[-10:].mean() < 0.5 * per_round[:5].mean()
 

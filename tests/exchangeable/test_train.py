@@ -13,9 +13,7 @@ TINY = ModelConfig(n_layers=2, d_model=32, n_heads=4, d_ff=64)
 
 def test_tiny_model_beats_constant_predictor_on_gp_prior():
     prior = GPPrior()
-    model, state = train(
-        TINY, prior, TrainConfig(steps=150, batch_size=16, seq_len=24, lr=2e-3, min_lr=2e-4, seed=0)
-    )
+    model, state = train(TINY, prior, TrainConfig(steps=150, batch_size=16, seq_len=24, lr=2e-3, min_lr=2e-4, seed=0))
     data = prior.sample(256, 24, torch.Generator().manual_seed(123))
     with torch.no_grad():
         nll = float(model.training_loss(data.x, data.y, torch.Generator()))

@@ -194,9 +194,7 @@ def _int_list(value: str, hint: str) -> list[int]:
     try:
         items = [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise typer.BadParameter(
-            f"expected comma-separated integers, got {value!r}", param_hint=hint
-        ) from None
+        raise typer.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint=hint) from None
     if not items or min(items) < 0:
         raise typer.BadParameter(f"expected non-negative integers, got {value!r}", param_hint=hint)
     return items
@@ -310,8 +308,7 @@ def run_bandit(
         ]
     pd.DataFrame(rows).to_csv(out / "bandit.csv", index=False)
     final = {
-        rule: {"mean": float(r[:, -1].mean()), "se": float(r[:, -1].std() / reps**0.5)}
-        for rule, r in regrets.items()
+        rule: {"mean": float(r[:, -1].mean()), "se": float(r[:, -1].std() / reps**0.5)} for rule, r in regrets.items()
     }
     summary: dict[str, Any] = {
         "reps": reps,
@@ -489,9 +486,7 @@ def run_diagnostics(
     with _progress() as prog:
         task = prog.add_task("diagnostics", total=len(entries), info="")
         for name, model, prior in entries:
-            perm = permutation_spread(
-                model, prior, n_sets=n_sets, set_size=set_size, n_perms=n_perms, seed=seed
-            )
+            perm = permutation_spread(model, prior, n_sets=n_sets, set_size=set_size, n_perms=n_perms, seed=seed)
             mart = martingale_check(
                 model,
                 prior,
@@ -622,9 +617,7 @@ MODES: dict[str, dict[str, Any]] = {
 @app.command("run-all")
 def run_all_cmd(
     out: Annotated[Path, typer.Option(help="output root (+ ckpt/)")] = Path("results/exchangeable"),
-    quick: bool = typer.Option(
-        True, "--quick/--full", help="quick: minutes on CPU; full: longer training, more reps"
-    ),
+    quick: bool = typer.Option(True, "--quick/--full", help="quick: minutes on CPU; full: longer training, more reps"),
     seed: int = typer.Option(0),
     threads: int = typer.Option(1),
     device: str = typer.Option("cpu", help="training device (cpu / cuda)"),

@@ -46,9 +46,7 @@ def permutation_spread(
             lls.append(model.joint_log_likelihood(empty_x, empty_y, xp, data.y.gather(1, perm)))
         all_ll = torch.stack(lls, 1)
     else:
-        _, all_ll = joint_log_likelihood(
-            model, empty_x, empty_y, data.x, data.y, n_perms=n_perms, generator=gen
-        )
+        _, all_ll = joint_log_likelihood(model, empty_x, empty_y, data.x, data.y, n_perms=n_perms, generator=gen)
     std = all_ll.std(1)
     return {
         "perm_std_nats": float(std.mean()),

@@ -26,9 +26,7 @@ from .priors import GPPrior
 __all__ = ["GPOracle", "normal_posterior"]
 
 
-def normal_posterior(
-    sum_y: Tensor, count: Tensor, s: Tensor | float, tau: Tensor | float
-) -> tuple[Tensor, Tensor]:
+def normal_posterior(sum_y: Tensor, count: Tensor, s: Tensor | float, tau: Tensor | float) -> tuple[Tensor, Tensor]:
     """Posterior mean and std of θ ~ N(0, s²) after ``count`` observations y = θ + τε summing to ``sum_y``."""
     s = torch.as_tensor(s)
     tau = torch.as_tensor(tau)
@@ -42,9 +40,7 @@ class GPOracle:
 
     prior: GPPrior
 
-    def posterior(
-        self, xc: Tensor, yc: Tensor, xq: Tensor, ctx_valid: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
+    def posterior(self, xc: Tensor, yc: Tensor, xq: Tensor, ctx_valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Predictive mean (B, M) and full covariance of noisy y (B, M, M) at ``xq`` given the context."""
         p = self.prior
         kqq = p.kernel(xq, xq) + p.noise_std**2 * torch.eye(xq.shape[1])

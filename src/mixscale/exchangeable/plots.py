@@ -18,11 +18,7 @@ __all__ = ["mean_band", "curves_png", "bars_png"]
 def mean_band(values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Mean over repetitions (dim 0) and a normal-approximation 95% confidence band."""
     mean = values.mean(0)
-    half = (
-        1.96 * values.std(0) / max(values.shape[0], 1) ** 0.5
-        if values.shape[0] > 1
-        else torch.zeros_like(mean)
-    )
+    half = 1.96 * values.std(0) / max(values.shape[0], 1) ** 0.5 if values.shape[0] > 1 else torch.zeros_like(mean)
     return mean, mean - half, mean + half
 
 
@@ -69,9 +65,7 @@ def bars_png(
     width = 0.8 / max(len(series), 1)
     for i, (name, vals) in enumerate(series.items()):
         err = None if errors is None else list(errors[name])
-        ax.bar(
-            [g + i * width for g in range(len(groups))], list(vals), width, label=name, yerr=err, capsize=3
-        )
+        ax.bar([g + i * width for g in range(len(groups))], list(vals), width, label=name, yerr=err, capsize=3)
     ax.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))], list(groups))
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -101,9 +101,7 @@ def thompson_sampling(
                 h_gen = int(h_eff.max())
                 xg = feats.repeat(n_reps, 1)[:, None, :].expand(b, h_gen, 2)
                 yg = generate(model, xc, yc, xg, generator=pol, ctx_valid=valid)
-                keep = (
-                    torch.arange(h_gen)[None, :] < h_eff[:, None]
-                )  # causal: later draws never affect earlier
+                keep = torch.arange(h_gen)[None, :] < h_eff[:, None]  # causal: later draws never affect earlier
                 samples = ((yg * keep).sum(1) / h_eff).view(n_reps, k)
         arm = samples.argmax(1)
         r = theta[rows, arm] + feats[arm, 1] * reward_noise[:, t]

@@ -109,9 +109,7 @@ def train(
     ``steps_per_s``).
     """
     if model_cfg.x_dim != prior.x_dim:
-        raise ValidationError(
-            "model.x_dim", f"is {model_cfg.x_dim} but prior {prior.name!r} has x_dim {prior.x_dim}"
-        )
+        raise ValidationError("model.x_dim", f"is {model_cfg.x_dim} but prior {prior.name!r} has x_dim {prior.x_dim}")
     torch.manual_seed(cfg.seed)
     model = ExchangeableTransformer(model_cfg).to(cfg.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))

@@ -66,7 +66,7 @@ def fit_command(
 def findings_command(
     runs: Path = typer.Argument(None, help="Runs table (.parquet or .csv); default: the shipped runs."),
     out: Path = typer.Option(Path("results/findings"), help="Folder for findings.json and the PNG figures."),
-    method: str = typer.Option("poly", help="Model used by the analyses (poly or mlp)."),
+    method: str = typer.Option("poly", help="Model refitted by analyses (a) and (b): poly or mlp."),
     metric: str = typer.Option("loss:avg", help="Metric whose optimum is tracked across scales."),
 ) -> None:
     """Re-measure the seed paper's findings (a) scale augmentation, (b) partial runs, (c) optimum vs scale."""
@@ -80,7 +80,7 @@ def findings_command(
     from mixscale.errors import ValidationError
     from mixscale.simulator import findings
     from mixscale.simulator.fit import METHODS
-    from mixscale.simulator.fitted import _load
+    from mixscale.simulator.fitted import FittedSimulator, _load
 
     if method not in METHODS:
         raise ValidationError("method", f"must be one of {list(METHODS)}, got {method!r}")
@@ -90,7 +90,7 @@ def findings_command(
     out.mkdir(parents=True, exist_ok=True)
     a = findings.scale_augmentation(df, method)
     b = findings.partial_runs(df, method)
-    best, agree = findings.optimum_by_scale(df, metric, method)
+    best, agree = findings.optimum_by_scale(df, metric, FittedSimulator(metric, runs=df).model)
     for title, frame in (
         ("(a) R² at the largest scale, adding smaller-scale runs", a),
         ("(b) R² at the largest scale, equal FLOPs", b),
@@ -115,10 +115,14 @@ def findings_command(
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for cap, g in a.groupby("largest-scale runs in training", sort=False):
         axes[0].plot(g["training set"], g[metric], marker="o", label=f"{cap} largest-scale mixtures")
-    axes[0].set(title="(a) adding smaller scales", ylabel=f"held-out R² ({metric}, largest scale)")
+    axes[0].set(title="(a) adding smaller scales", ylabel=f"held-out R² ({metric}, largest scale)", ylim=(-1, 1))
+    axes[0].axhline(0, color="grey", lw=0.5)  # R² below -1 (a model worse than the mean) is clipped
     axes[0].legend(fontsize=8)
     axes[1].bar(b["budget spent as"], b[metric], color="tab:green")
-    axes[1].set(title="(b) equal FLOPs at the largest scale", ylabel=f"held-out R² ({metric})")
+    low = float(np.nanmin(b[metric]))
+    axes[1].set(
+        title="(b) equal FLOPs at the largest scale", ylabel=f"held-out R² ({metric})", ylim=(min(low, 0.9) - 0.05, 1)
+    )
     wcols = [c for c in best.columns if c.startswith("w:")]
     bottom = np.zeros(len(best))
     for c in wcols:
