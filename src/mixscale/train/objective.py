@@ -83,18 +83,9 @@ class TrainingObjective:
     def config_for(self, config: Config, seed: int | None) -> TrainConfig:
         s = self.ladder[config.scale]
         w = self.space.validate_mixture(config.mixture)
-        return TrainConfig(
-            mixture=dict(zip(self.space.domains, map(float, w), strict=True)),
-            steps=int(config.steps),
-            n_layer=s.n_layer,
-            n_head=s.n_head,
-            d_model=s.d_model,
-            batch_size=self.batch_size,
-            context=self.context,
-            lr=s.lr,
-            seed=0 if seed is None else int(seed) % 2**31,
-            scale=s.name,
-        )
+        mixture = dict(zip(self.space.domains, map(float, w), strict=True))
+        seed = 0 if seed is None else int(seed) % 2**31
+        return s.train_config(mixture, int(config.steps), seed, self.batch_size, self.context)
 
     def evaluate(self, config: Config, seed: int | None = None) -> Observation:
         cfg = self.config_for(config, seed)

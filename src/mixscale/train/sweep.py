@@ -39,6 +39,23 @@ class LadderScale:
     lr: float
     runs: int
 
+    def train_config(self, mixture: dict[str, float], steps: int, seed: int, batch_size: int, context: int):
+        """The trainer's configuration for one run of this rung."""
+        from mixscale.train.trainer import TrainConfig
+
+        return TrainConfig(
+            mixture=mixture,
+            steps=steps,
+            n_layer=self.n_layer,
+            n_head=self.n_head,
+            d_model=self.d_model,
+            batch_size=batch_size,
+            context=context,
+            lr=self.lr,
+            seed=seed,
+            scale=self.name,
+        )
+
 
 # Tiny GPTs that a 2-core CPU trains in seconds to a minute each; 13k → 793k non-embedding parameters (62×).
 CPU_LADDER = (
@@ -108,22 +125,10 @@ def _train_one(spec: RunSpec, plan: SweepPlan, data: str, out: str, device: str,
     import torch
 
     from mixscale.train.tokenizer import TokenizedCorpus
-    from mixscale.train.trainer import TrainConfig, train
+    from mixscale.train.trainer import train
 
     torch.set_num_threads(threads)  # 1 per process: 2-thread OpenMP collapses when the other core is busy
-    s = spec.scale
-    cfg = TrainConfig(
-        mixture=spec.mixture,
-        steps=s.steps,
-        n_layer=s.n_layer,
-        n_head=s.n_head,
-        d_model=s.d_model,
-        batch_size=plan.batch_size,
-        context=plan.context,
-        lr=s.lr,
-        seed=spec.seed,
-        scale=s.name,
-    )
+    cfg = spec.scale.train_config(spec.mixture, spec.scale.steps, spec.seed, plan.batch_size, plan.context)
     record = train(cfg, TokenizedCorpus.open(data), Path(out) / "runs" / spec.run_id, device, checkpoint_every=100)
     return spec.run_id, record["train_seconds"] + record["eval_seconds"]
 
