@@ -120,6 +120,16 @@ class MLPModel:
     def state(self) -> dict:
         return {f"{i}.{k}": v for i, net in enumerate(self.nets) for k, v in net.state_dict().items()}
 
+    def load_state(self, X: np.ndarray, Y: np.ndarray, state: dict) -> MLPModel:
+        """Restore a fit saved by `state()`; X and Y (the same training data) give back the standardizers."""
+        self.sx, self.sy = _Standardizer(X), _Standardizer(Y)
+        self.nets = []
+        for i in range(self.members):
+            net = self._net(X.shape[1], Y.shape[1])
+            net.load_state_dict({k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"{i}.")})
+            self.nets.append(net.eval())
+        return self
+
 
 METHODS = {"mlp": MLPModel, "poly": PolyModel}
 
@@ -156,7 +166,7 @@ def cross_validate(df: pd.DataFrame, method: str, folds: int = 5, seed: int = 0,
 
 def r2_table(cv: pd.DataFrame) -> pd.DataFrame:
     """Held-out R² per scale (rows, by size) and metric (columns) from `cross_validate`'s output."""
-    metrics = [c for c in cv.columns if c.startswith("loss:") or c.startswith("accuracy")]
+    metrics = metric_columns(cv)
     rows = {}
     for scale, g in sorted(cv.groupby("scale"), key=lambda kv: kv[1]["params"].iloc[0]):
         rows[scale] = {m: r2(g[m].to_numpy(), g[f"pred:{m}"].to_numpy()) for m in metrics}

@@ -144,14 +144,7 @@ class FittedSimulator:
             path = _stored(name)
             model = fitting.MLPModel()
             if path is not None:
-                model.sx, model.sy = fitting._Standardizer(X), fitting._Standardizer(Y)
-                state = torch.load(path, weights_only=True)
-                model.nets = []
-                for i in range(model.members):
-                    net = model._net(X.shape[1], Y.shape[1])
-                    net.load_state_dict({k2.split(".", 1)[1]: v for k2, v in state.items() if k2.startswith(f"{i}.")})
-                    model.nets.append(net.eval())
-                return model
+                return model.load_state(X, Y, torch.load(path, weights_only=True))
             model.fit(X, Y)
             buffer = io.BytesIO()
             torch.save(model.state(), buffer)

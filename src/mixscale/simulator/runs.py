@@ -104,13 +104,11 @@ def read(path: str | Path) -> pd.DataFrame:
 
 
 def records_to_table(records: list[dict]) -> pd.DataFrame:
-    """Our trainer's run records → the tidy runs table (one row per curve point)."""
+    """Our trainer's run records (each with its `run_id` added) → the tidy runs table (one row per curve point)."""
     rows = []
     for r in records:
         cfg = r["config"]
-        run_id = (
-            f"{cfg['scale']}-m{cfg.get('mixture_index', 0):03d}-s{cfg['seed']}" if "run_id" not in r else r["run_id"]
-        )
+        run_id = r["run_id"]
         tps = cfg["batch_size"] * cfg["context"]
         for point in r["curve"]:
             row = {
