@@ -45,3 +45,21 @@ def test_projection_lands_on_the_simplex_and_fixes_simplex_points():
     assert np.allclose(P.sum(1), 1.0) and (P >= 0).all()
     W = simplex.sample_dirichlet(rng, 10, 6)
     assert np.allclose(simplex.project(W), W)
+
+
+@pytest.mark.parametrize("k", [3, 7])
+def test_sobol_design_is_uniform_and_more_even_than_iid(k):
+    W = simplex.sample_sobol(np.random.default_rng(0), 1024, k)
+    assert np.allclose(W.sum(1), 1.0) and (W >= 0).all()
+    for i in range(k):
+        assert stats.kstest(W[:, i], stats.beta(1, k - 1).cdf).pvalue > 1e-3
+    # Low discrepancy: a 64-point design estimates the mean mixture (1/k each) better than 64 i.i.d. draws.
+    def error(w):
+        return np.abs(w.mean(0) - 1.0 / k).max()
+
+    iid = np.mean([error(simplex.sample_dirichlet(np.random.default_rng(s), 64, k)) for s in range(50)])
+    qmc = np.mean([error(simplex.sample_sobol(np.random.default_rng(s), 64, k)) for s in range(50)])
+    assert qmc < 0.5 * iid
+    a = simplex.sample_sobol(np.random.default_rng(3), 10, k)
+    assert np.array_equal(a, simplex.sample_sobol(np.random.default_rng(3), 10, k))
+    assert not np.array_equal(a, simplex.sample_sobol(np.random.default_rng(4), 10, k))

@@ -35,6 +35,23 @@ def sample_dirichlet(rng: np.random.Generator, n: int, k: int, alpha: float = 1.
     return g / s
 
 
+def sample_sobol(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    r"""``n`` uniform points on the simplex from a scrambled Sobol sequence (quasi-random, for initial designs).
+
+    Each point is normalized exponentials :math:`-\log(1 - u)` of a Sobol point :math:`u \in [0, 1)^k`: the same
+    transform that turns i.i.d. uniforms into Dirichlet(1), applied to a low-discrepancy sequence, so a small
+    design covers the simplex more evenly than i.i.d. draws (SciPy's ``qmc.Sobol``; scramble seeded by ``rng``).
+    """
+    from scipy.stats import qmc
+
+    sobol = qmc.Sobol(d=k, scramble=True, seed=np.random.default_rng(rng.integers(2**63)))
+    m = max(int(np.ceil(np.log2(max(n, 2)))), 1)
+    u = sobol.random_base2(m)[:n]
+    e = -np.log1p(-np.clip(u, 0.0, 1.0 - 1e-12))
+    e = np.maximum(e, 1e-12)
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def vertices(k: int) -> np.ndarray:
     """The ``k`` vertices of the simplex (single-domain mixtures)."""
     return np.eye(k)

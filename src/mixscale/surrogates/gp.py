@@ -3,23 +3,33 @@ r"""Gaussian-process surrogates over (mixture, scale, steps), built from GPyTorc
 The ``mfms`` model
 ------------------
 Inputs :math:`x = (\phi(w), u, v)`: a simplex embedding :math:`\phi` (Hellinger by default) and log-scaled
-fidelity coordinates :math:`u` (scale, from :math:`\log 6NT`) and :math:`v` (steps). The loss is mostly a smooth
-function of scale and steps, plus a smaller mixture effect that is correlated across scales but shifts. So
+fidelity coordinates :math:`u` (scale, from :math:`\log 6NT`) and :math:`v` (steps), both in :math:`[0, 1]`. The
+loss is mostly a smooth function of scale and steps, plus a smaller mixture effect that is correlated across scales
+but shifts. So
 
 .. math::
 
-    f(x) = \mu(u, v) + g(u, v) + h(w, u, v) + r_{\mathrm{run}},\qquad
-    k = s_0\, k_{5/2}(uv, uv') + s_1\, k_{5/2}^{\mathrm{ARD}}(\phi, \phi')\, k_{5/2}(uv, uv')
-        + s_2\, k_{5/2}^{\mathrm{ARD}}(\phi, \phi')\, k^{\mathrm{short}}_{5/2}(uv, uv')
-        + s_3\, 1[\mathrm{run} = \mathrm{run}'],
+    f(x) = \mu(u, v) + g(u, v) + h(w, s, v) + r_{\mathrm{run}},\qquad
+    k = s_0\, k_{5/2}(uv, uv') + s_1\, k_{5/2}^{\mathrm{ARD}}(\phi, \phi')\, k_{\mathrm{ladder}}(s, s')\,
+        k_{5/2}(v, v') + s_2\, 1[\mathrm{run} = \mathrm{run}'],
 
-with a mean linear in :math:`(u, v)`: the first kernel carries the scaling curve, the product carries the mixture
-effect, whose correlation between a cheap fidelity and the target is learned from the data (a long fidelity
-lengthscale = cheap runs rank mixtures like the target). The third term is a smaller *discrepancy*
-(Kennedy & O'Hagan, 2000) whose fidelity lengthscale is short a priori: it lets the best mixture move with scale
-instead of forcing every fidelity to share one mixture effect. The last term is the seed offset shared by all points of
-one run's learning curve (:class:`SameRunKernel`). Outcomes are standardized; all hyperparameters (and the
-noise) are refit by marginal likelihood whenever data arrive, warm-started from the previous fit.
+with a mean linear in :math:`(u, v)`. The first kernel carries the scaling curve; the last one the seed offset
+shared by all points of one run's learning curve (:class:`SameRunKernel`). The mixture effect :math:`h` is
+correlated across the scale ladder by
+
+.. math::
+
+    k_{\mathrm{ladder}}(s, s') = c + \min(u_s, u_{s'}) + \tau_s\, 1[s = s'] ,
+
+an autoregressive multi-fidelity structure in the spirit of Kennedy & O'Hagan (2000): the mixture effect at a
+larger scale is the one at a smaller scale plus an independent increment whose variance grows with the log-distance
+(Brownian motion along :math:`u`, started with variance :math:`c`), and each rung may deviate in its own way by
+:math:`\tau_s` without that deviation carrying over to larger rungs (:class:`ScaleLadderKernel`). Two consequences
+matter for the search: correlation between rungs falls with distance but never to one, and the target's own
+deviation :math:`\tau_{s^*}` is learned only from runs at the target — until there are some, it sits at its prior,
+so the model stays honest about how much small runs say about the target. Outcomes are standardized; all
+hyperparameters (and the noise) are refit by marginal likelihood whenever data arrive, warm-started from the
+previous fit.
 
 The ``paper`` model
 -------------------
@@ -83,50 +93,89 @@ class SameRunKernel(gpytorch.kernels.Kernel):
         return (a.unsqueeze(-1) == b.unsqueeze(-2)).to(x1.dtype)
 
 
-def mfms_model(
-    train_X: torch.Tensor,
-    train_Y: torch.Tensor,
-    n_mixture_dims: int,
-    discrepancy: bool = True,
-    discrepancy_rate: float = 20.0,
-) -> SingleTaskGP:
-    """The additive scaling + (mixture × fidelity) GP described in the module docstring.
+class ScaleLadderKernel(gpytorch.kernels.Kernel):
+    r""":math:`k(u, u') = c + \min(u, u') + \tau_{s(u)}\, 1[s(u) = s(u')]` on the scale coordinate of a ladder.
 
-    Columns of ``train_X``: the mixture embedding (``n_mixture_dims``), the two fidelity coordinates, and a run id.
+    ``levels`` are the rungs' coordinates :math:`u_s`; an input is assigned to the nearest rung. :math:`c > 0` and
+    one :math:`\tau_s > 0` per rung are hyperparameters. GPyTorch has neither a Brownian-motion kernel nor a
+    per-level nugget on a continuous coordinate, hence this class.
+    """
+
+    def __init__(self, levels, offset_prior=None, deviation_prior=None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.register_buffer("levels", torch.as_tensor(levels, dtype=torch.double))
+        self.register_parameter("raw_offset", torch.nn.Parameter(torch.zeros(1, dtype=torch.double)))
+        self.register_constraint("raw_offset", gpytorch.constraints.Positive())
+        self.register_parameter(
+            "raw_deviation", torch.nn.Parameter(torch.full((len(levels),), -1.0, dtype=torch.double))
+        )
+        self.register_constraint("raw_deviation", gpytorch.constraints.Positive())
+        if offset_prior is not None:
+            self.register_prior("offset_prior", offset_prior, lambda m: m.offset, lambda m, x: m._set("offset", x))
+        if deviation_prior is not None:
+            self.register_prior(
+                "deviation_prior", deviation_prior, lambda m: m.deviation, lambda m, x: m._set("deviation", x)
+            )
+
+    @property
+    def offset(self) -> torch.Tensor:
+        return self.raw_offset_constraint.transform(self.raw_offset)
+
+    @property
+    def deviation(self) -> torch.Tensor:
+        return self.raw_deviation_constraint.transform(self.raw_deviation)
+
+    def _set(self, name: str, value) -> None:
+        raw = getattr(self, f"raw_{name}")
+        value = torch.as_tensor(value).to(raw).expand_as(raw)
+        self.initialize(**{f"raw_{name}": getattr(self, f"raw_{name}_constraint").inverse_transform(value)})
+
+    def _rung(self, u: torch.Tensor) -> torch.Tensor:
+        return torch.argmin((u.unsqueeze(-1) - self.levels).abs(), dim=-1)
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
+        a, b = x1[..., 0], x2[..., 0]
+        ra, rb = self._rung(a), self._rung(b)
+        tau = self.deviation[ra]
+        if diag:
+            return self.offset + torch.minimum(a, b) + tau * (ra == rb)
+        same = ra.unsqueeze(-1) == rb.unsqueeze(-2)
+        return self.offset + torch.minimum(a.unsqueeze(-1), b.unsqueeze(-2)) + tau.unsqueeze(-1) * same
+
+
+def mfms_model(train_X: torch.Tensor, train_Y: torch.Tensor, n_mixture_dims: int, levels) -> SingleTaskGP:
+    """The additive scaling + (mixture × ladder × steps) GP described in the module docstring.
+
+    Columns of ``train_X``: the mixture embedding (``n_mixture_dims``), the scale and steps coordinates, and a run
+    id; ``levels`` are the scale coordinates of the ladder's rungs.
     """
     d = train_X.shape[-1]
     w_dims = list(range(n_mixture_dims))
-    f_dims = list(range(n_mixture_dims, d - 1))
-    ls_prior = LogNormalPrior(0.0, 1.0)
-
-    def fid_kernel() -> MaternKernel:
-        return MaternKernel(nu=2.5, ard_num_dims=len(f_dims), active_dims=f_dims, lengthscale_prior=ls_prior)
-
-    def mix_kernel() -> MaternKernel:
-        return MaternKernel(
-            nu=2.5,
-            ard_num_dims=len(w_dims),
-            active_dims=w_dims,
-            lengthscale_prior=LogNormalPrior(0.0, 1.0),
-            lengthscale_constraint=Interval(0.02, 20.0),
-        )
-
-    short = MaternKernel(
-        nu=2.5, ard_num_dims=len(f_dims), active_dims=f_dims, lengthscale_prior=LogNormalPrior(-1.0, 0.5)
+    u, v = n_mixture_dims, n_mixture_dims + 1
+    scaling = MaternKernel(nu=2.5, ard_num_dims=2, active_dims=[u, v], lengthscale_prior=LogNormalPrior(0.0, 1.0))
+    mixture = MaternKernel(
+        nu=2.5,
+        ard_num_dims=len(w_dims),
+        active_dims=w_dims,
+        lengthscale_prior=LogNormalPrior(0.0, 1.0),
+        lengthscale_constraint=Interval(0.02, 20.0),
     )
-    covar = ScaleKernel(fid_kernel(), outputscale_prior=GammaPrior(2.0, 2.0)) + ScaleKernel(
-        mix_kernel() * fid_kernel(), outputscale_prior=GammaPrior(2.0, 4.0)
+    ladder = ScaleLadderKernel(
+        levels, active_dims=[u], offset_prior=GammaPrior(2.0, 2.0), deviation_prior=GammaPrior(2.0, 4.0)
     )
-    if discrepancy:
-        covar = covar + ScaleKernel(mix_kernel() * short, outputscale_prior=GammaPrior(2.0, discrepancy_rate))
-    covar = covar + ScaleKernel(SameRunKernel(active_dims=[d - 1]), outputscale_prior=GammaPrior(1.1, 20.0))
+    steps = MaternKernel(nu=2.5, active_dims=[v], lengthscale_prior=LogNormalPrior(0.0, 1.0))
+    covar = (
+        ScaleKernel(scaling, outputscale_prior=GammaPrior(2.0, 2.0))
+        + ScaleKernel(mixture * ladder * steps, outputscale_prior=GammaPrior(2.0, 4.0))
+        + ScaleKernel(SameRunKernel(active_dims=[d - 1]), outputscale_prior=GammaPrior(1.1, 20.0))
+    )
     likelihood = GaussianLikelihood(noise_prior=GammaPrior(1.1, 20.0), noise_constraint=GreaterThan(1e-5))
     return SingleTaskGP(
         train_X,
         train_Y,
         likelihood=likelihood,
         covar_module=covar,
-        mean_module=SlicedLinearMean(f_dims),
+        mean_module=SlicedLinearMean([u, v]),
         outcome_transform=Standardize(m=1),
     )
 
