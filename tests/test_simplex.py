@@ -53,6 +53,7 @@ def test_sobol_design_is_uniform_and_more_even_than_iid(k):
     assert np.allclose(W.sum(1), 1.0) and (W >= 0).all()
     for i in range(k):
         assert stats.kstest(W[:, i], stats.beta(1, k - 1).cdf).pvalue > 1e-3
+
     # Low discrepancy: a 64-point design estimates the mean mixture (1/k each) better than 64 i.i.d. draws.
     def error(w):
         return np.abs(w.mean(0) - 1.0 / k).max()
