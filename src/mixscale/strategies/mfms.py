@@ -87,6 +87,8 @@ class MFMS(Strategy):
             self._fidelities
         )
         self._design = simplex.sample_sobol(self.rng, self.n_init, self.space.k) if self.n_init else None
+        # The rungs' scale coordinates for the GP's ladder kernel (fixed by the space).
+        self._levels = [self.space.fidelity_coordinates(s.name, self.space.steps[-1])[0] for s in self.space.scales]
 
     def _design_fidelity(self) -> tuple[str, int]:
         """The cheapest scale at its longest affordable step level, unless the design would cost > 1 target run."""
@@ -119,8 +121,7 @@ class MFMS(Strategy):
         """The GP fitted to the current history (refit only when new data arrived)."""
         if self._model_n != self.history.revision:
             X, Y = self._training_data()
-            levels = [self.space.fidelity_coordinates(s.name, self.space.steps[-1])[0] for s in self.space.scales]
-            model = mfms_model(X, Y, n_mixture_dims=X.shape[-1] - 3, levels=levels)
+            model = mfms_model(X, Y, n_mixture_dims=X.shape[-1] - 3, levels=self._levels)
             self._model = fit_lbfgs(model, warm_state=self._state)
             self._state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
             self._model_n = self.history.revision
