@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 import mixscale
-from mixscale.executors import LocalExecutor
-from mixscale.objective import FunctionObjective
+from mixscale.objectives.function import FunctionObjective
 from mixscale.simulator import AnalyticSimulator
+from mixscale.study.executors import LocalExecutor
 
 
 @functools.cache

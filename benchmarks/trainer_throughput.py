@@ -16,9 +16,9 @@ import time
 
 import torch
 
+from mixscale.data.tokenizer import TokenizedCorpus
+from mixscale.train.ladder import CPU_LADDER
 from mixscale.train.model import GPT
-from mixscale.train.sweep import CPU_LADDER
-from mixscale.train.tokenizer import TokenizedCorpus
 from mixscale.train.trainer import TrainConfig, train
 
 

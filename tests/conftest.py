@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mixscale.objective import FunctionObjective
+from mixscale.objectives.function import FunctionObjective
 from mixscale.space import Space
 
 torch.set_num_threads(1)

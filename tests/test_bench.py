@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from mixscale import bench
-from mixscale.bench import BenchResult
-from mixscale.objective import FunctionObjective
+from mixscale.bench.harness import BenchResult
+from mixscale.objectives.function import FunctionObjective
 from mixscale.simulator import AnalyticSimulator
 from mixscale.space import Space
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from mixscale.errors import ValidationError
-from mixscale.objective import FunctionObjective, make_cost
+from mixscale.objective import make_cost
+from mixscale.objectives.function import FunctionObjective
 from mixscale.space import Space
 
 

@@ -6,11 +6,11 @@ The public surface (see ``shared/DESIGN.md``): :class:`Space`, :class:`Config`, 
 use, since they pull in SQLAlchemy and the strategies).
 """
 
+from mixscale._version import __version__
 from mixscale.errors import ValidationError
-from mixscale.objective import BenchmarkObjective, FunctionObjective, Metric, Objective, Observation
+from mixscale.objective import BenchmarkObjective, Metric, Objective, Observation
+from mixscale.objectives.function import FunctionObjective
 from mixscale.space import Config, Scale, Space
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BenchmarkObjective",

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from mixscale import runs as runs_table
 from mixscale.cli import app
 from mixscale.errors import ValidationError
-from mixscale.simulator import runs as runs_table
 
 
 def _table():

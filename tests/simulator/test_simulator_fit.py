@@ -6,8 +6,8 @@ import pytest
 
 from mixscale.bench import regret_of
 from mixscale.errors import ValidationError
-from mixscale.simulator import fit as fitting
 from mixscale.simulator import load
+from mixscale.simulator import regression as fitting
 from mixscale.simulator.fitted import FittedSimulator, ReplaySimulator, seed_noise
 from mixscale.space import Config
 

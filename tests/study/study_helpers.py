@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mixscale.objective import FunctionObjective
+from mixscale.objectives.function import FunctionObjective
 from mixscale.space import Space
 
 STRIDE = 100003  # mixscale.study.EVAL_SEED_STRIDE: eval seed = study seed * STRIDE + trial number

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import mixscale
+from mixscale.objectives.command import CommandTrainer, TrainerError, render
 from mixscale.space import Config, Space
-from mixscale.train.command import CommandTrainer, TrainerError, render
 
 SCRIPT = str(Path(__file__).with_name("fake_trainer.py"))
 ARGV = [sys.executable, SCRIPT, "--mixture-file", "{mixture_file}", "--mixture-json", "{mixture_json}",

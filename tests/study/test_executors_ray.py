@@ -10,7 +10,7 @@ import study_helpers
 
 import mixscale
 from mixscale import simulator
-from mixscale.executors import RayExecutor
+from mixscale.study.executors import RayExecutor
 
 
 @pytest.fixture(scope="module")

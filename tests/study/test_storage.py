@@ -11,7 +11,7 @@ import pytest
 import study_helpers
 
 import mixscale
-from mixscale.storage import Storage, StorageError, StudyLockedError
+from mixscale.study.storage import Storage, StorageError, StudyLockedError
 
 
 def _digest(path) -> str:

@@ -15,7 +15,7 @@ import study_helpers
 
 import mixscale
 from mixscale import strategies
-from mixscale.storage import Storage
+from mixscale.study.storage import Storage
 
 HERE = Path(__file__).parent
 

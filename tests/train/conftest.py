@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from mixscale.train.corpora import Recipe, build_domain
-from mixscale.train.tokenizer import prepare
+from mixscale.data.corpora import Recipe, build_domain
+from mixscale.data.tokenizer import prepare
 
 
 def _prose(seed: int, n_docs: int) -> list[str]:

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from mixscale.data.corpora import DOC_SEPARATOR, Recipe, build_domain, is_validation, load_recipes, read_documents
+from mixscale.data.tokenizer import TokenizedCorpus
 from mixscale.errors import ValidationError
-from mixscale.train.corpora import DOC_SEPARATOR, Recipe, build_domain, is_validation, load_recipes, read_documents
-from mixscale.train.tokenizer import TokenizedCorpus
 
 
 def test_shipped_recipes_cover_seven_roles_with_provenance():

@@ -77,8 +77,8 @@ def test_bad_config_names_the_field(tiny_corpus, kw, field):
 
 
 def test_training_objective_trains_real_models_from_a_study_file(tiny_corpus, tmp_path):
-    from mixscale import studyfile
     from mixscale.space import Config
+    from mixscale.study import studyfile
 
     data = {
         "strategy": "random",

@@ -22,8 +22,8 @@ import pandas as pd
 from scipy import stats
 
 from mixscale import simplex
-from mixscale.simulator import fit as fitting
-from mixscale.simulator.runs import metric_columns, weight_columns
+from mixscale.runs import metric_columns, weight_columns
+from mixscale.simulator import regression as fitting
 
 
 def _mixture_key(df: pd.DataFrame) -> pd.Series:

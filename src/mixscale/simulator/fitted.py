@@ -1,6 +1,6 @@
 """The simulator fitted to real pre-training runs — mixscale's default benchmark objective.
 
-`FittedSimulator(runs)` fits a regression model (`mixscale.simulator.fit`, method picked by held-out R²) from a
+`FittedSimulator(runs)` fits a regression model (`mixscale.simulator.regression`, method picked by held-out R²) from a
 runs table and answers any (w, m, z) on the table's ladder in milliseconds:
 
 * the space: the table's domains, its scales (with their N and tokens per step, so cost is FLOPs), and a step grid
@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mixscale import runs as runs_table
 from mixscale.errors import ValidationError
 from mixscale.objective import Metric, Observation, dense_optimum
-from mixscale.simulator import fit as fitting
-from mixscale.simulator import runs as runs_table
+from mixscale.simulator import regression as fitting
 from mixscale.space import Config, Scale, Space
 
 SHIPPED = "runs.parquet"

@@ -1,1 +1,1 @@
-"""Training: domain corpora, the GPT trainer, the sweep runner, and the external-command trainer."""
+"""Training: the compact GPT, its trainer, the scale ladder and the resumable sweep."""

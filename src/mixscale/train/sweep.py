@@ -10,7 +10,7 @@ peak learning rate falls with width.
 The plan is ordered round-robin over scales so that a sweep stopped at any point has runs at every scale in
 proportion to the plan. Each run lives in `out/runs/<run_id>/` (checkpoint while running, `record.json` when done);
 re-running the sweep skips finished runs and resumes unfinished ones from their checkpoint. `collect` turns the
-records into the runs table (`mixscale.simulator.runs`).
+records into the runs table (`mixscale.runs`).
 """
 
 from __future__ import annotations
@@ -25,51 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from mixscale.errors import ValidationError
-
-
-@dataclass(frozen=True)
-class LadderScale:
-    """One rung: model shape, its matched schedule (steps, peak learning rate) and how many mixtures it trains."""
-
-    name: str
-    n_layer: int
-    n_head: int
-    d_model: int
-    steps: int
-    lr: float
-    runs: int
-
-    def train_config(self, mixture: dict[str, float], steps: int, seed: int, batch_size: int, context: int):
-        """The trainer's configuration for one run of this rung."""
-        from mixscale.train.trainer import TrainConfig
-
-        return TrainConfig(
-            mixture=mixture,
-            steps=steps,
-            n_layer=self.n_layer,
-            n_head=self.n_head,
-            d_model=self.d_model,
-            batch_size=batch_size,
-            context=context,
-            lr=self.lr,
-            seed=seed,
-            scale=self.name,
-        )
-
-
-# Tiny GPTs that a 2-core CPU trains in seconds to a minute each; 13k → 793k non-embedding parameters (62×).
-CPU_LADDER = (
-    LadderScale("13k", 1, 2, 32, steps=600, lr=1e-2, runs=100),
-    LadderScale("57k", 2, 2, 48, steps=600, lr=8e-3, runs=72),
-    LadderScale("100k", 2, 2, 64, steps=600, lr=8e-3, runs=52),
-    LadderScale("336k", 3, 4, 96, steps=600, lr=6e-3, runs=32),
-    LadderScale("793k", 4, 4, 128, steps=600, lr=4e-3, runs=26),
-)
-# A GPU slice: the same recipe continued upwards (context 256, batch 32 — set by `SweepPlan.for_gpu`).
-GPU_LADDER = (
-    LadderScale("3.2M", 4, 8, 256, steps=2000, lr=2e-3, runs=24),
-    LadderScale("12.6M", 8, 8, 384, steps=3000, lr=1.5e-3, runs=16),
-)
+from mixscale.train.ladder import CPU_LADDER, GPU_LADDER, LadderScale
 
 
 @dataclass(frozen=True)
@@ -124,7 +80,7 @@ def _normalized(w: dict[str, float]) -> dict[str, float]:
 def _train_one(spec: RunSpec, plan: SweepPlan, data: str, out: str, device: str, threads: int) -> tuple[str, float]:
     import torch
 
-    from mixscale.train.tokenizer import TokenizedCorpus
+    from mixscale.data.tokenizer import TokenizedCorpus
     from mixscale.train.trainer import train
 
     torch.set_num_threads(threads)  # 1 per process: 2-thread OpenMP collapses when the other core is busy
@@ -144,7 +100,7 @@ def run_sweep(
     on_done: Callable[[str, float, int, int], None] | None = None,
 ) -> Path:
     """Run every unfinished run of the plan (at most `limit` this call) and (re)write `out/runs.parquet`."""
-    from mixscale.simulator.runs import collect
+    from mixscale.runs import collect
 
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mixscale.data.tokenizer import TokenizedCorpus
 from mixscale.errors import ValidationError
 from mixscale.train.model import GPT, GPTConfig
-from mixscale.train.tokenizer import TokenizedCorpus
 
 LN2 = math.log(2.0)
 
@@ -132,7 +132,7 @@ def evaluate(model: GPT, windows: dict[str, torch.Tensor], token_bytes: torch.Te
 
 
 def code_version() -> str:
-    from mixscale import __version__
+    from mixscale._version import __version__
 
     try:
         sha = subprocess.run(

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from mixscale.data.corpora import read_documents
 from mixscale.errors import ValidationError
-from mixscale.train.corpora import read_documents
 
 EOT = "<|eot|>"
 

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mixscale.bench import BenchResult  # noqa: E402
+from mixscale.bench.harness import BenchResult  # noqa: E402
 
 
 def plot_regret(result: BenchResult, path: str | os.PathLike, title: str | None = None) -> None:

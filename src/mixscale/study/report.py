@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mixscale.study import Study  # noqa: E402
+from mixscale.study.study import Study  # noqa: E402
 
 
 def scorer(study: Study):

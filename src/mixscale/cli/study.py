@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mixscale.cli import _boundary
+from mixscale.cli._common import boundary as _boundary
 from mixscale.errors import ValidationError
 
 app = typer.Typer(help="Inspect, export and report persisted studies.", no_args_is_help=True, add_completion=False)
@@ -24,7 +24,7 @@ NAME = typer.Argument(None, help="Study name (may be omitted when the storage ho
 
 
 def _load(storage: str, name: str | None):
-    from mixscale.study import load_study
+    from mixscale.study.study import load_study
 
     return load_study(name, storage)
 
@@ -40,7 +40,7 @@ def _driver_text(driver: str | None, heartbeat: float | None, ttl: float) -> str
 @_boundary
 def list_studies(storage: str = STORAGE) -> None:
     """One line per study: strategy, trials by state, spent budget, driver."""
-    from mixscale.storage import Storage
+    from mixscale.study.storage import Storage
 
     store = Storage(storage)
     table = Table(title=f"studies in {storage}")
@@ -144,7 +144,7 @@ def report(
     out: Path = typer.Option(Path("results/study"), "--out", "-o", help="Output directory."),
 ) -> None:
     """Regret (or predicted value) vs cost and the recommended mixture as PNG, plus one self-contained HTML page."""
-    from mixscale.study_report import write_report
+    from mixscale.study.report import write_report
 
     paths = write_report(_load(storage, name), out)
     console.print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -2,7 +2,7 @@
 
 .. code-block:: python
 
-    from mixscale.train.command import CommandTrainer
+    from mixscale.objectives.command import CommandTrainer
 
     trainer = CommandTrainer(
         space,

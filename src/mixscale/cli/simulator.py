@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mixscale.cli import _boundary, _split
+from mixscale.cli._common import boundary as _boundary
+from mixscale.cli._common import split as _split
 
 console = Console(width=200)
 app = typer.Typer(help="Simulators fitted to runs tables.", no_args_is_help=True)
@@ -25,7 +26,7 @@ def fit_command(
 ) -> None:
     """Cross-validate fit methods (folds hold out whole runs); print R² of final values per metric per scale."""
     from mixscale.errors import ValidationError
-    from mixscale.simulator import fit as fitting
+    from mixscale.simulator import regression as fitting
     from mixscale.simulator.fitted import _load, seed_noise
 
     df = _load(runs)
@@ -79,8 +80,8 @@ def findings_command(
 
     from mixscale.errors import ValidationError
     from mixscale.simulator import findings
-    from mixscale.simulator.fit import METHODS
     from mixscale.simulator.fitted import FittedSimulator, _load
+    from mixscale.simulator.regression import METHODS
 
     if method not in METHODS:
         raise ValidationError("method", f"must be one of {list(METHODS)}, got {method!r}")

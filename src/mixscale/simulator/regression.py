@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mixscale.simulator.runs import metric_columns, weight_columns
+from mixscale.runs import metric_columns, weight_columns
 
 LOG_W_FLOOR = 0.01
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 
+from mixscale.data.tokenizer import TokenizedCorpus
 from mixscale.errors import ValidationError
 from mixscale.objective import Metric, Observation
 from mixscale.space import Config, Scale, Space
+from mixscale.train.ladder import CPU_LADDER, GPU_LADDER, LadderScale
 from mixscale.train.model import GPT
-from mixscale.train.sweep import CPU_LADDER, GPU_LADDER, LadderScale
-from mixscale.train.tokenizer import TokenizedCorpus
 from mixscale.train.trainer import TrainConfig, train
 
 

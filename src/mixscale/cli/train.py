@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from mixscale.cli import _boundary, _split
+from mixscale.cli._common import boundary as _boundary
+from mixscale.cli._common import split as _split
 from mixscale.errors import ValidationError
 
 console = Console()
@@ -26,8 +27,8 @@ def corpus_build(
     check_hash: bool = typer.Option(True, help="Fail when a domain's content hash differs from its recipe."),
 ) -> None:
     """Fetch each domain's sources, split by document, train the tokenizer, tokenize."""
-    from mixscale.train.corpora import build_domain, load_recipes
-    from mixscale.train.tokenizer import prepare
+    from mixscale.data.corpora import build_domain, load_recipes
+    from mixscale.data.tokenizer import prepare
 
     table = load_recipes(recipes)
     names = _split(domains) or list(table)
@@ -63,7 +64,7 @@ def train_command(
     """Train one GPT on a mixture; print the per-domain validation bits per byte."""
     import torch
 
-    from mixscale.train.tokenizer import TokenizedCorpus
+    from mixscale.data.tokenizer import TokenizedCorpus
     from mixscale.train.trainer import TrainConfig, train
 
     try:
@@ -95,8 +96,8 @@ def sweep_command(
     dry_run: bool = typer.Option(False, help="Print the plan and exit."),
 ) -> None:
     """Train the scale ladder × mixtures × seeds; resumable; appends to OUT/runs.parquet as runs finish."""
+    from mixscale.data.tokenizer import TokenizedCorpus
     from mixscale.train.sweep import plan_for, run_sweep
-    from mixscale.train.tokenizer import TokenizedCorpus
 
     corpus = TokenizedCorpus.open(data)
     plan = plan_for(corpus.domains, _split(scales), gpu=gpu)

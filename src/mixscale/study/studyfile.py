@@ -22,11 +22,11 @@
     # ... or any callable fn(mixture, scale, steps) -> float:
     # type = "callable"; function = "my_module:evaluate"; minimize = true
     # cost = { small = 1.0, large = 10.0 }   # optional per-step costs
-    # ... or your own training command, run per trial without a shell (mixscale.train.command):
+    # ... or your own training command, run per trial without a shell (mixscale.objectives.command):
     # type = "command"; argv = ["python", "train.py", "--mix", "{mixture_file}", "--steps", "{steps}",
     #                           "--out", "{output_dir}"]
     # metrics = "metrics.json"; metric = "val_loss"; timeout = 3600; runs_dir = "runs"; env = { A = "1" }
-    # ... or mixscale's own GPT trainer on the built corpora (mixscale.train.objective):
+    # ... or mixscale's own GPT trainer on the built corpora (mixscale.objectives.training):
     # type = "train"; data = "data/tokens"; metric = "loss:avg"; scales = ["13k", "57k", "100k"]
     # (with type = "train" the domains come from the corpus and `scales` names ladder rungs; see examples/)
 
@@ -48,7 +48,8 @@ from typing import Any
 
 from mixscale import strategies
 from mixscale.errors import ValidationError
-from mixscale.objective import FunctionObjective, Objective
+from mixscale.objective import Objective
+from mixscale.objectives.function import FunctionObjective
 from mixscale.space import Config, Space
 
 KNOWN_KEYS = {
@@ -236,7 +237,7 @@ def _callable(obj: dict[str, Any], data: dict[str, Any]) -> Objective:
 
 
 def _command(obj: dict[str, Any], data: dict[str, Any], base: Path) -> Objective:
-    from mixscale.train.command import CommandTrainer
+    from mixscale.objectives.command import CommandTrainer
 
     keys = {"type", "argv", "metrics", "metric", "minimize", "cost", "timeout", "runs_dir", "env", "cwd"}
     extra = set(obj) - keys
@@ -270,7 +271,7 @@ def _command(obj: dict[str, Any], data: dict[str, Any], base: Path) -> Objective
 
 
 def _training(obj: dict[str, Any], data: dict[str, Any], base: Path) -> Objective:
-    from mixscale.train.objective import TrainingObjective
+    from mixscale.objectives.training import TrainingObjective
 
     keys = {"type", "data", "metric", "runs_dir", "threads", "device", "batch_size", "context"}
     extra = set(obj) - keys

@@ -1,45 +1,20 @@
-"""The ``mixscale`` command: ``benchmark`` strategies on a simulator, ``optimize`` a study file.
-
-Bad input (unknown strategy, invalid mixture, malformed study file, ...) prints one line naming the field and
-exits with code 2.
-"""
+"""``mixscale benchmark`` (strategies × seeds on a simulator) and ``mixscale optimize`` (run a study file)."""
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mixscale.cli._common import boundary as _boundary
+from mixscale.cli._common import console
+from mixscale.cli._common import split as _split
 from mixscale.errors import ValidationError
 
-app = typer.Typer(help="Data-mixture optimization for LLM pre-training.", no_args_is_help=True, add_completion=False)
-console = Console()
 
-
-def _boundary(fn):
-    """Turn a ValidationError into a one-line message and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except ValidationError as exc:
-            Console(stderr=True).print(f"[bold red]error[/]: {exc.field}: {exc.message}", highlight=False)
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
-def _split(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-@app.command()
 @_boundary
 def benchmark(
     simulator: str = typer.Option(
@@ -62,7 +37,7 @@ def benchmark(
     from mixscale import bench
     from mixscale import simulator as simulators
     from mixscale import strategies as registry
-    from mixscale.report import plot_regret
+    from mixscale.bench.plot import plot_regret
 
     names = _split(strategies)
     if not names:
@@ -136,7 +111,6 @@ def _print_results(result, names: list[str]) -> None:
         console.print(t)
 
 
-@app.command()
 @_boundary
 def optimize(
     config: Path = typer.Argument(..., help="Study file (.toml / .yaml)."),
@@ -161,10 +135,10 @@ def optimize(
     ),
 ) -> None:
     """Run (or resume) one study from a TOML/YAML file: live progress, each query, the final recommendation."""
-    from mixscale import studyfile
-    from mixscale.executors import LocalExecutor, RayExecutor
-    from mixscale.storage import Storage
-    from mixscale.study import create_study
+    from mixscale.study import studyfile
+    from mixscale.study.executors import LocalExecutor, RayExecutor
+    from mixscale.study.storage import Storage
+    from mixscale.study.study import create_study
 
     spec = studyfile.load(config)
     if budget is not None:
@@ -276,34 +250,3 @@ def optimize(
         console.print("(the study was kept in memory; pass --storage sqlite:///study.db to make it resumable)")
     else:
         console.print(f"saved in {store.url} as {study_name!r}; see: mixscale study show {study_name} --storage ...")
-
-
-def _mount_subcommands() -> None:
-    from mixscale.exchangeable.cli import app as exchangeable_app
-
-    app.add_typer(exchangeable_app, name="exchangeable", help="Exchangeable sequence models (seed paper 2).")
-
-    from mixscale.study_cli import app as study_app
-
-    app.add_typer(study_app, name="study", help="Inspect, export and report persisted studies.")
-
-    from mixscale.train.cli import corpus_app, sweep_command, train_command
-
-    app.add_typer(corpus_app, name="corpus")
-    app.command("train")(train_command)
-    app.command("sweep")(sweep_command)
-
-    from mixscale.simulator.cli import app as simulator_app
-
-    app.add_typer(simulator_app, name="simulator")
-
-
-_mount_subcommands()
-
-
-def main() -> None:  # pragma: no cover
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    app()

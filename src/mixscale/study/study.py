@@ -50,17 +50,17 @@ from sqlalchemy import func, select
 
 from mixscale import strategies as _strategies
 from mixscale.errors import ValidationError
-from mixscale.executors import Executor, Job, LocalExecutor, Outcome
 from mixscale.objective import Metric, Objective, Observation
 from mixscale.space import Config, Space
-from mixscale.storage import (
+from mixscale.strategies.base import Recommendation, Strategy
+from mixscale.study.executors import Executor, Job, LocalExecutor, Outcome
+from mixscale.study.storage import (
     RecommendationRow,
     Storage,
     StudyRow,
     TrialRow,
     new_driver_id,
 )
-from mixscale.strategies.base import Recommendation, Strategy
 
 #: Evaluation seed of trial ``n`` is ``seed * EVAL_SEED_STRIDE + n`` (as ``mixscale optimize`` always did).
 EVAL_SEED_STRIDE = 100003
@@ -594,8 +594,8 @@ class Study:
         """Run trials until the committed cost reaches ``budget`` (target-run units) or the study holds
         ``n_trials`` trials (both count trials from earlier runs, so calling it again resumes the same study).
 
-        ``executor``: a :class:`~mixscale.executors.LocalExecutor` of ``workers`` processes unless given (e.g. a
-        :class:`~mixscale.executors.RayExecutor`). ``timeout``: seconds per trial attempt. ``max_retries``: how
+        ``executor``: a :class:`~mixscale.study.executors.LocalExecutor` of ``workers`` processes unless given (e.g. a
+        :class:`~mixscale.study.executors.RayExecutor`). ``timeout``: seconds per trial attempt. ``max_retries``: how
         often a failed attempt (exception, non-finite value, timeout, lost worker) is retried with the same
         configuration and seed before the trial is recorded as failed. Returns the final recommendation.
         """

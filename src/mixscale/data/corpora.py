@@ -196,7 +196,7 @@ class Recipe:
 def load_recipes(path: str | Path | None = None) -> dict[str, Recipe]:
     """Read a recipes TOML file (default: the shipped `recipes.toml`)."""
     if path is None:
-        text = resources.files("mixscale.train").joinpath("recipes.toml").read_text()
+        text = resources.files("mixscale.data").joinpath("recipes.toml").read_text()
         where = "recipes.toml"
     else:
         p = Path(path)

@@ -1,0 +1,5 @@
+"""``python -m mixscale.cli``: the same command as ``mixscale``."""
+
+from mixscale.cli import app
+
+app()
