@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from mixscale.errors import ValidationError
+from mixscale.space import training_flops
 
 REQUIRED = ("run_id", "scale", "params", "tokens_per_step", "step", "max_steps", "seed")
 
@@ -125,7 +126,7 @@ def records_to_table(records: list[dict]) -> pd.DataFrame:
             row.update(
                 {
                     "train_loss_nats": point["train_loss"],
-                    "flops": 6.0 * r["params_non_embedding"] * tps * point["step"],
+                    "flops": training_flops(r["params_non_embedding"], tps * point["step"]),
                     "train_seconds": r["train_seconds"],
                     "code_version": r["code_version"],
                     "hardware": r["hardware"],

@@ -27,6 +27,12 @@ from mixscale.errors import ValidationError
 SUM_TOLERANCE = 1e-6
 
 
+def training_flops(params: float, tokens: float) -> float:
+    r"""Training compute of a dense transformer, :math:`C \approx 6 N D` (forward 2ND + backward 4ND) for
+    :math:`N` non-embedding parameters and :math:`D` tokens; the one place mixscale counts FLOPs."""
+    return 6.0 * params * tokens
+
+
 @dataclass(frozen=True)
 class Scale:
     """One rung of the model-scale ladder.
@@ -42,7 +48,7 @@ class Scale:
     def flops_per_step(self) -> float:
         if self.params is None or self.tokens_per_step is None:
             raise ValidationError(f"scales.{self.name}", "no params/tokens_per_step, so no FLOPs cost is defined")
-        return 6.0 * self.params * self.tokens_per_step
+        return training_flops(self.params, self.tokens_per_step)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import torch
 
 from mixscale.data.tokenizer import TokenizedCorpus
 from mixscale.errors import ValidationError
+from mixscale.space import training_flops
 from mixscale.train.model import GPT, GPTConfig
 
 LN2 = math.log(2.0)
@@ -264,7 +265,7 @@ def train(
         "params_non_embedding": n,
         "params_total": sum(p.numel() for p in model.parameters()),
         "tokens": tokens,
-        "flops": 6.0 * n * tokens,
+        "flops": training_flops(n, tokens),
         "curve": state.curve,
         "final": state.curve[-1],
         "train_seconds": state.train_seconds,
