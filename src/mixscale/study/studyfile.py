@@ -66,7 +66,9 @@ KNOWN_KEYS = {
 
 
 @dataclass
-class Study:
+class StudySpec:
+    """What a study file says: the objective, strategy, budget, seed, options, initial runs and name."""
+
     objective: Objective
     strategy: str
     budget: float
@@ -104,12 +106,12 @@ def read(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load(path: str | Path) -> Study:
-    """A validated :class:`Study` from a study file (relative paths in it are relative to the file)."""
+def load(path: str | Path) -> StudySpec:
+    """A validated :class:`StudySpec` from a study file (relative paths in it are relative to the file)."""
     return parse(read(path), base=Path(path).resolve().parent)
 
 
-def parse(data: dict[str, Any], base: Path | None = None) -> Study:
+def parse(data: dict[str, Any], base: Path | None = None) -> StudySpec:
     unknown = set(data) - KNOWN_KEYS
     if unknown:
         raise ValidationError(sorted(unknown)[0], f"unknown key (known: {', '.join(sorted(KNOWN_KEYS))})")
@@ -133,7 +135,7 @@ def parse(data: dict[str, Any], base: Path | None = None) -> Study:
     name = data.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValidationError("name", f"must be a non-empty string, got {name!r}")
-    return Study(objective, strategy, float(budget), seed, options, initial, name, dict(obj))
+    return StudySpec(objective, strategy, float(budget), seed, options, initial, name, dict(obj))
 
 
 def _initial(items: Any, space: Space) -> list[Config]:
