@@ -124,8 +124,32 @@ def test_prior_param_validation(tmp_path):
     assert r.exit_code == 2 and "prior-param" in r.output
 
 
+def test_evaluate_rejects_junk_wrong_keys_and_pickles(tmp_path):
+    import pickle
+
+    import torch
+
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    keys = tmp_path / "keys.pt"
+    torch.save({"weights": torch.zeros(2)}, keys)
+    pick = tmp_path / "pickle.pt"
+
+    class Evil:  # an arbitrary object: weights-only loading must refuse it, never run its code
+        def __reduce__(self):
+            return (print, ("unpickled!",))
+
+    pick.write_bytes(pickle.dumps({"model_config": Evil()}))
+    for path in (junk, keys, pick, tmp_path):
+        r = runner.invoke(app, ["evaluate", "--checkpoint", str(path), "--out", str(tmp_path / "o")])
+        assert r.exit_code == 2, r.output
+        assert "checkpoint" in r.output and "Traceback" not in r.output and "unpickled!" not in r.output
+        assert len(r.output.strip().splitlines()) == 1, r.output
+    assert not (tmp_path / "o").exists()  # nothing written
+
+
 def test_run_all_quick_with_tiny_zoo(tmp_path, monkeypatch):
-    from mixscale.exchangeable import cli
+    from mixscale.exchangeable import experiments as cli
 
     tiny = {"n_layers": 1, "d_model": 16, "n_heads": 2, "d_ff": 32, "steps": 2, "batch_size": 4}
     zoo = {k: {**v, **tiny, "seq_len": 16} for k, v in cli.ZOO.items()}

@@ -59,6 +59,7 @@ class ModelConfig:
     y_high: float = 4.0
     fourier_features: int = 0
     fourier_max_freq: float = 32.0
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -73,6 +74,7 @@ class ModelConfig:
             "n_bins": self.n_bins >= 2,
             "y_high": self.y_high > self.y_low,
             "fourier_features": self.fourier_features >= 0,
+            "dropout": 0.0 <= self.dropout < 1.0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -199,16 +201,18 @@ class BarHead(nn.Module):
 class SelfAttention(nn.Module):
     """Multi-head self-attention; ``forward`` also returns the tokens' own (k, v) (B, heads, T, d_h)."""
 
-    def __init__(self, d_model: int, n_heads: int) -> None:
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.n_heads = n_heads
+        self.dropout = dropout
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
 
     def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, KV]:
         b, t, d = h.shape
         q, k, v = self.qkv(h).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        p = self.dropout if self.training else 0.0
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         return self.out(o.transpose(1, 2).reshape(b, t, d)), (k, v)
 
     def decode(self, h: Tensor, cache: Tensor, pos: int, bias: Tensor, last_only: bool = False) -> Tensor:
@@ -234,19 +238,21 @@ class SelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LN transformer block with GELU feed-forward."""
+    """Pre-LN transformer block with GELU feed-forward; dropout (training only) on attention weights and on both
+    residual branches, as in ``nn.TransformerEncoderLayer``."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(cfg.d_model)
-        self.attn = SelfAttention(cfg.d_model, cfg.n_heads)
+        self.attn = SelfAttention(cfg.d_model, cfg.n_heads, cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
         self.ln2 = nn.LayerNorm(cfg.d_model)
         self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model))
 
     def forward(self, h: Tensor, mask: Tensor | None) -> tuple[Tensor, KV]:
         a, kv = self.attn(self.ln1(h), mask)
-        h = h + a
-        return h + self.ff(self.ln2(h)), kv
+        h = h + self.drop(a)
+        return h + self.drop(self.ff(self.ln2(h))), kv
 
     def decode(self, h: Tensor, cache: Tensor, pos: int, bias: Tensor, last_only: bool = False) -> Tensor:
         """:meth:`forward` for new tokens against a key/value cache (see :meth:`SelfAttention.decode`)."""

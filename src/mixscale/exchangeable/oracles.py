@@ -11,6 +11,9 @@ against.
   GP is exchangeable and its predictive means are martingales (c.i.d.).
 - :func:`normal_posterior`: conjugate update of a level ``θ ~ N(0, s²)`` from n observations with noise τ:
   ``var = (1/s² + n/τ²)^{-1}``, ``mean = var · Σ y / τ²`` (bandit arms, active-learning regions).
+- :func:`bayes_sequence_nll`: the training loss of the Bayes-optimal causal model under a conjugate prior,
+  ``E[−(1/n) Σ_j log p(y_j | x_j, D_{<j})]`` with the exact posterior predictive — the floor a trained model's
+  train NLL approaches.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .priors import GPPrior
+from .priors import ActiveLearningPrior, BanditPrior, GPPrior
 
-__all__ = ["GPOracle", "normal_posterior"]
+__all__ = ["GPOracle", "normal_posterior", "bayes_sequence_nll"]
 
 
 def normal_posterior(sum_y: Tensor, count: Tensor, s: Tensor | float, tau: Tensor | float) -> tuple[Tensor, Tensor]:
@@ -32,6 +35,44 @@ def normal_posterior(sum_y: Tensor, count: Tensor, s: Tensor | float, tau: Tenso
     tau = torch.as_tensor(tau)
     var = 1.0 / (1.0 / s**2 + count / tau**2)
     return var * sum_y / tau**2, var.sqrt()
+
+
+def _gauss_nll(y: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    return 0.5 * ((y - mean) / std) ** 2 + std.log() + 0.5 * math.log(2 * math.pi)
+
+
+def bayes_sequence_nll(
+    prior: ActiveLearningPrior | BanditPrior, seq_len: int, *, n_seqs: int = 8192, seed: int = 12345
+) -> tuple[float, float]:
+    """Monte-Carlo estimate (mean, s.e.) of the Bayes-optimal causal training NLL per point on ``prior``.
+
+    Each point is scored by the exact predictive of its region / arm given the earlier points of its sequence,
+    ``N(y_j | m_j, v_j + τ²)`` with ``(m_j, v_j)`` from :func:`normal_posterior` — exactly what the causal
+    training loss averages, so ``train NLL − this`` is the model's excess loss.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    per_seq = []
+    for start in range(0, n_seqs, 1024):
+        b = min(1024, n_seqs - start)
+        batch = prior.sample(b, seq_len, gen)
+        y = batch.y
+        if isinstance(prior, BanditPrior):
+            feats = prior.arm_features(batch.latent["arm"])  # (B, 2)
+            cnt = torch.arange(seq_len, dtype=torch.float32).expand(b, -1)
+            sums = y.cumsum(1) - y
+            s, tau = feats[:, :1], feats[:, 1:]
+        else:
+            s_r, tau_r = prior.region_scales()
+            onehot = torch.nn.functional.one_hot(batch.latent["region"], prior.n_regions).float()  # (B, n, R)
+            before = onehot.cumsum(1) - onehot  # counts of earlier points per region
+            cnt = (before * onehot).sum(-1)
+            sums = ((onehot * y[..., None]).cumsum(1) - onehot * y[..., None]) * onehot
+            sums = sums.sum(-1)
+            s, tau = s_r[batch.latent["region"]], tau_r[batch.latent["region"]]
+        mean, std = normal_posterior(sums, cnt, s, tau)
+        per_seq.append(_gauss_nll(y, mean, (std**2 + tau**2).sqrt()).mean(1))
+    v = torch.cat(per_seq)
+    return float(v.mean()), float(v.std() / len(v) ** 0.5)
 
 
 @dataclass(frozen=True)

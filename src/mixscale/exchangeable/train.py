@@ -84,14 +84,38 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 def load_checkpoint(path: str | Path) -> tuple[ExchangeableTransformer, Prior, dict[str, Any]]:
     """Load ``(model in eval mode, prior, checkpoint dict)`` with ``weights_only=True``."""
     path = Path(path)
+    ckpt = _read(path)
+    try:
+        model = ExchangeableTransformer(ModelConfig(**ckpt["model_config"]))
+        model.load_state_dict(ckpt["model"])
+        prior = make_prior(ckpt["prior"]["name"], **ckpt["prior"]["params"])
+    except ValidationError as err:
+        raise ValidationError("checkpoint", f"{path}: {err.field}: {err.message}") from None
+    except (KeyError, TypeError, RuntimeError, ValueError, AttributeError) as err:
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValidationError("checkpoint", f"{path} is not a mixscale exchangeable checkpoint ({msg})") from None
+    model.eval()
+    return model, prior, ckpt
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` of a checkpoint file; anything else (junk, a pickle of arbitrary
+    objects, a file without our keys) is a :class:`ValidationError` naming ``checkpoint`` — never unpickled."""
     if not path.is_file():
         raise ValidationError("checkpoint", f"no checkpoint at {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    model = ExchangeableTransformer(ModelConfig(**ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])
-    model.eval()
-    prior = make_prior(ckpt["prior"]["name"], **ckpt["prior"]["params"])
-    return model, prior, ckpt
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 — torch raises UnpicklingError, RuntimeError, EOFError, ... on junk
+        msg = f"{path} is not a torch weights-only file (tensors and plain containers only): {type(err).__name__}"
+        raise ValidationError("checkpoint", msg) from None
+    missing = [k for k in _KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        msg = f"{path} lacks the key(s) {missing}: not a mixscale exchangeable checkpoint"
+        raise ValidationError("checkpoint", msg)
+    return ckpt
+
+
+_KEYS = ("model_config", "train_config", "prior", "model", "step")
 
 
 def train(
@@ -120,12 +144,17 @@ def train(
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     if path is not None and resume and path.is_file():
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        if ckpt["model_config"] != model_cfg.to_dict() or ckpt["train_config"] != asdict(cfg):
+        ckpt = _read(path)
+        same_model = ModelConfig(**ckpt["model_config"]).to_dict() == model_cfg.to_dict()
+        # the device may change between sessions (start on CPU, finish on CUDA): it is not part of the run
+        same_train = {**ckpt["train_config"], "device": cfg.device} == asdict(cfg)
+        if not (same_model and same_train):
             raise ValidationError("checkpoint", f"{path} was written with a different configuration")
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         gen.set_state(ckpt["generator"])
+        if "torch_rng" in ckpt:  # dropout draws from the global generator
+            torch.set_rng_state(ckpt["torch_rng"])
         losses, step, elapsed = (
             list(ckpt["history"]["loss"]),
             int(ckpt["step"]),
@@ -140,6 +169,7 @@ def train(
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
             "generator": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
             "step": step,
             "history": {
                 "loss": losses,
