@@ -86,3 +86,35 @@ def test_unknown_strategy_and_bad_options():
     with pytest.raises(ValidationError) as info:
         strategies.create("random", sp, no_such_option=1)
     assert "strategy_options" in info.value.field
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_get_params_rebuilds_the_same_strategy(name, toy_objective):
+    """Explicit-keyword estimators: get_params holds every option, resolved, and rebuilds the same proposals."""
+    import inspect
+
+    space, cost = toy_objective.space, toy_objective.cost
+    s = strategies.create(name, space, cost, True, 4, **FAST.get(name, {}))
+    params = s.get_params()
+    sig = inspect.signature(type(s).__init__).parameters
+    assert not any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in sig.values())
+    assert set(params) == set(sig) - {"self", "space", "cost"}
+    assert params["seed"] == 4 and params["minimize"] is True
+    assert all(v is not None for v in params.values())  # defaults are stored resolved
+    t = strategies.create(name, space, cost, **params)
+    assert t.get_params() == params
+    for _ in range(3):
+        a, b = s.ask(), t.ask()
+        assert a == b
+        obs = toy_objective.evaluate(a, seed=0)
+        s.tell(a, obs)
+        t.tell(b, obs)
+
+
+@pytest.mark.parametrize("name", ["random", "mfms"])
+def test_reseed_restarts_the_random_stream(name, toy_objective):
+    s = strategies.create(name, toy_objective.space, toy_objective.cost, True, 0)
+    s.reseed([0, 7])
+    a = s.ask()
+    s.reseed([0, 7])
+    assert s.ask() == a

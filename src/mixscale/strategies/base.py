@@ -15,6 +15,7 @@ the strategy has its ``n_init`` real observations (before that, its asks are ran
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -73,7 +74,13 @@ class History:
 
 
 class Strategy(ABC):
-    """Base class. ``cost(scale, steps)`` is in target-run units; ``seed`` fixes every random choice."""
+    """Base class. ``cost(scale, steps)`` is in target-run units; ``seed`` fixes every random choice.
+
+    Strategies are plain explicit-keyword estimators (as scikit-learn's ``BaseEstimator``): every constructor
+    parameter is stored under its own name, resolved (a ``None`` default replaced by the value it stands for), so
+    :meth:`get_params` returns what rebuilds this exact strategy even if a default changes later. Subclasses list
+    their options as keyword-only parameters after ``(space, cost, minimize, seed)``; no ``*args`` / ``**kwargs``.
+    """
 
     name: ClassVar[str]
     #: True when repeated ``ask`` calls without results already give distinct, sensible queries.
@@ -94,6 +101,30 @@ class Strategy(ABC):
         self.seed = int(seed)
         self.rng = np.random.default_rng(self.seed)
         self.history = History()
+
+    # ------------------------------------------------------------ parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        """The constructor's parameters, less the problem itself (``space``, ``cost``)."""
+        params = inspect.signature(cls.__init__).parameters.values()
+        for p in params:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"{cls.__name__}.__init__ must list its parameters explicitly (no *args/**kwargs)")
+        return [p.name for p in params if p.name not in ("self", "space", "cost")]
+
+    def get_params(self) -> dict[str, Any]:
+        """Every constructor parameter but the problem (``space``, ``cost``), as resolved: store it with a study and
+        ``create(name, space, cost, **params)`` rebuilds the same strategy whatever the defaults are then."""
+        out = {}
+        for name in self._param_names():
+            value = getattr(self, name)
+            out[name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def reseed(self, seed: int | Sequence[int]) -> None:
+        """Restart the strategy's random stream (a study reseeds from ``(study seed, trial number)`` before each ask,
+        so a resumed study asks what the uninterrupted one would have)."""
+        self.rng = np.random.default_rng(seed)
 
     # ------------------------------------------------------------ contract
     @abstractmethod
@@ -178,4 +209,4 @@ class Strategy(ABC):
         )
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "seed": self.seed}
+        return {"name": self.name, **self.get_params()}

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from mixscale.objective import Observation
-from mixscale.space import Config
+from mixscale.space import Config, Space
 from mixscale.strategies.base import Recommendation, Strategy
 
 
@@ -42,8 +43,17 @@ class Hyperband(Strategy):
     name = "hyperband"
     handles_pending = True  # open rungs are handed out; a new bracket opens when all wait
 
-    def __init__(self, *args, eta: int = 3, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        space: Space,
+        cost: Callable[[str, int], float] | None = None,
+        minimize: bool = True,
+        seed: int = 0,
+        *,
+        eta: int = 3,
+    ) -> None:
+        super().__init__(space, cost, minimize, seed)
+
         if eta < 2:
             raise ValueError("eta must be >= 2")
         self.eta = int(eta)

@@ -11,13 +11,15 @@ Sharing the acquisition machinery with ``mfms`` makes the comparison isolate wha
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from botorch.models import SingleTaskMultiFidelityGP
 from botorch.models.transforms.outcome import Standardize
 
 from mixscale import simplex
-from mixscale.space import Config
+from mixscale.space import Config, Space
 from mixscale.strategies.base import Recommendation, Strategy
 from mixscale.surrogates.gp import fit_lbfgs
 from mixscale.surrogates.knowledge_gradient import discrete_knowledge_gradient
@@ -28,8 +30,19 @@ class MultiFidelityBO(Strategy):
 
     name = "mfbo"
 
-    def __init__(self, *args, n_init: int | None = None, n_targets: int = 128, n_pool: int = 1024, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        space: Space,
+        cost: Callable[[str, int], float] | None = None,
+        minimize: bool = True,
+        seed: int = 0,
+        *,
+        n_init: int | None = None,
+        n_targets: int = 128,
+        n_pool: int = 1024,
+    ) -> None:
+        super().__init__(space, cost, minimize, seed)
+
         self.n_init = self.space.k if n_init is None else int(n_init)
         self.n_targets, self.n_pool = int(n_targets), int(n_pool)
         self.scale_name, self.z_star = self.space.target

@@ -29,12 +29,14 @@ need not have been run), with the posterior mean and standard deviation as its p
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
 from mixscale import simplex
 from mixscale.errors import ValidationError
-from mixscale.space import Config
+from mixscale.space import Config, Space
 from mixscale.strategies.base import Recommendation, Strategy
 from mixscale.surrogates.features import curve_points, features
 from mixscale.surrogates.gp import fit_lbfgs, mfms_model
@@ -52,7 +54,11 @@ class MFMS(Strategy):
 
     def __init__(
         self,
-        *args,
+        space: Space,
+        cost: Callable[[str, int], float] | None = None,
+        minimize: bool = True,
+        seed: int = 0,
+        *,
         n_init: int | None = None,
         embedding: str = "hellinger",
         use_curves: bool = True,
@@ -61,9 +67,9 @@ class MFMS(Strategy):
         fixed_cost: float = 0.02,
         init_fidelity: tuple[str, int] | None = None,
         refine_min_cost: float = 0.2,
-        **kwargs,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(space, cost, minimize, seed)
+
         self.fixed_cost = float(fixed_cost)
         if not 0.0 <= float(refine_min_cost) <= 1.0:
             raise ValidationError("refine_min_cost", f"must be in [0, 1] target runs, got {refine_min_cost!r}")
@@ -83,6 +89,7 @@ class MFMS(Strategy):
             self._init = self._design_fidelity()
         else:
             self._init = (str(init_fidelity[0]), int(init_fidelity[1]))
+        self.init_fidelity = self._init
         self._refine = [f for f in self._fidelities if self.cost(*f) >= self.refine_min_cost - 1e-12] or list(
             self._fidelities
         )

@@ -14,16 +14,17 @@ r"""``mfms-paper``: the seed paper's MFMS-GP as published (arXiv 2503.21023).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from botorch.acquisition import ExpectedImprovement
 from botorch.generation.gen import gen_candidates_scipy
 
-from mixscale.space import Config
+from mixscale.space import Config, Space
 from mixscale.strategies.base import Recommendation, Strategy
 from mixscale.surrogates.features import features
-from mixscale.surrogates.gp import _hyperparameters_only, fit_adam, paper_model
+from mixscale.surrogates.gp import fit_adam, hyperparameters_only, paper_model
 
 
 class _EIOverLogits(torch.nn.Module):
@@ -43,8 +44,19 @@ class MFMSPaper(Strategy):
 
     name = "mfms-paper"
 
-    def __init__(self, *args, n_init: int = 20, n_starts: int = 2, decay: float = 0.99, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        space: Space,
+        cost: Callable[[str, int], float] | None = None,
+        minimize: bool = True,
+        seed: int = 0,
+        *,
+        n_init: int = 20,
+        n_starts: int = 2,
+        decay: float = 0.99,
+    ) -> None:
+        super().__init__(space, cost, minimize, seed)
+
         self.n_init, self.n_starts, self.decay = int(n_init), int(n_starts), float(decay)
         self.iteration = 0
         self._hypers: dict | None = None
@@ -62,7 +74,7 @@ class MFMSPaper(Strategy):
             fit_adam(model)  # once, on the initial design
             self._hypers = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
-            model.load_state_dict(_hyperparameters_only(self._hypers, model), strict=False)
+            model.load_state_dict(hyperparameters_only(self._hypers, model), strict=False)
             model.eval()
         return model
 

@@ -10,11 +10,12 @@ ridge regression, and a GP (only while the data are small enough for an exact GP
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
 from mixscale import simplex
-from mixscale.space import Config
+from mixscale.space import Config, Space
 from mixscale.strategies.base import Recommendation, Strategy
 
 REGRESSORS = ("lightgbm", "quadratic", "gp")
@@ -90,15 +91,19 @@ class RegMix(Strategy):
 
     def __init__(
         self,
-        *args,
+        space: Space,
+        cost: Callable[[str, int], float] | None = None,
+        minimize: bool = True,
+        seed: int = 0,
+        *,
         proxy: tuple[str, int] | None = None,
         regressor: str = "auto",
         n_simulations: int = 25000,
         top_k: int = 25,
         gp_max_points: int = 300,
-        **kwargs,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(space, cost, minimize, seed)
+
         if proxy is None:
             proxy = min(self.space.fidelities(), key=lambda f: self.cost(*f))
         self.proxy = (str(proxy[0]), int(proxy[1]))

@@ -44,7 +44,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
@@ -413,7 +412,7 @@ class Study:
         return strategy
 
     def _ask(self, strategy: Strategy, number: int, pending: list[Config]) -> Config:
-        strategy.rng = np.random.default_rng([self.seed, number])
+        strategy.reseed([self.seed, number])
         torch = sys.modules.get("torch")
         if torch is not None:
             torch.manual_seed(self.seed * EVAL_SEED_STRIDE + number)

@@ -203,7 +203,7 @@ def fit_lbfgs(model: SingleTaskGP, warm_state: dict | None = None, maxiter: int 
     """Maximum a-posteriori fit by L-BFGS-B (BoTorch), warm-started from a previous model's hyperparameters."""
     if warm_state is not None:
         try:
-            model.load_state_dict(_hyperparameters_only(warm_state, model), strict=False)
+            model.load_state_dict(hyperparameters_only(warm_state, model), strict=False)
         except RuntimeError:
             pass
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
@@ -241,7 +241,7 @@ def fit_adam(model: SingleTaskGP, iterations: int = 50, lr: float = 0.1) -> Sing
     return model
 
 
-def _hyperparameters_only(state: dict, model: SingleTaskGP) -> dict:
+def hyperparameters_only(state: dict, model: SingleTaskGP) -> dict:
     """Drop buffers tied to the old training data (outcome-transform statistics, cached data)."""
     own = model.state_dict()
     return {
