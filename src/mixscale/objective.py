@@ -9,6 +9,7 @@ so that regret can be scored; scoring is free, queries are charged.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -71,6 +72,23 @@ class BenchmarkObjective(Objective, Protocol):
 
 
 CostSpec = Callable[[str, int], float] | Mapping[Any, float] | None
+
+
+#: Relative slack of the budget rule: a budget of exactly N target runs admits N target runs despite float sums.
+BUDGET_RTOL = 1e-9
+
+
+def check_budget(budget: Any, name: str = "budget") -> float:
+    """A budget in target-run units, validated where it enters (CLI, study file, API): a positive finite number."""
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not (math.isfinite(budget) and budget > 0):
+        raise ValidationError(name, f"must be a positive finite number of target runs, got {budget!r}")
+    return float(budget)
+
+
+def over_budget(committed: float, cost: float, budget: float | None) -> bool:
+    """The budget rule, the one place it is written: a query costing ``cost`` is not run when it would take the
+    ``committed`` cost past ``budget`` (None: no budget)."""
+    return budget is not None and committed + cost > budget * (1 + BUDGET_RTOL)
 
 
 def make_cost(space: Space, cost: CostSpec) -> Callable[[str, int], float]:

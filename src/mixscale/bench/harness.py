@@ -20,7 +20,6 @@ Definitions (``shared/DESIGN.md``):
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -34,7 +33,7 @@ import pandas as pd
 
 from mixscale import strategies as _strategies
 from mixscale.errors import ValidationError
-from mixscale.objective import BenchmarkObjective
+from mixscale.objective import BenchmarkObjective, check_budget, over_budget
 
 
 def checkpoints(budget: float, n: int = 48, first: float = 1e-3) -> np.ndarray:
@@ -87,7 +86,7 @@ def run_one(
         config = strat.ask()
         ask_time += time.perf_counter() - t0
         c = objective.cost(config.scale, config.steps)
-        if spent + c > budget * (1 + 1e-9):
+        if over_budget(spent, c, budget):
             break
         obs = objective.evaluate(config, seed=int(np.random.SeedSequence([seed, n]).generate_state(1)[0]))
         strat.tell(config, obs)
@@ -252,8 +251,7 @@ def run(
     """Run every strategy on every seed; ``workers > 1`` runs (strategy, seed) pairs in parallel processes."""
     if not isinstance(objective, BenchmarkObjective):
         raise ValidationError("objective", "needs target_value() and optimum() to score regret")
-    if not (isinstance(budget, int | float) and math.isfinite(budget) and budget > 0):
-        raise ValidationError("budget", f"must be a positive number of target runs, got {budget!r}")
+    budget = check_budget(budget)
     for s in strategies:
         if s not in _strategies.REGISTRY:
             raise ValidationError("strategies", f"unknown strategy {s!r} (known: {', '.join(_strategies.REGISTRY)})")
