@@ -41,6 +41,7 @@ def _driver_text(driver: str | None, heartbeat: float | None, ttl: float) -> str
 def list_studies(storage: str = STORAGE) -> None:
     """One line per study: strategy, trials by state, spent budget, driver."""
     from mixscale.study.storage import Storage
+    from mixscale.study.trial import counts, spent
 
     store = Storage(storage)
     table = Table(title=f"studies in {storage}")
@@ -48,18 +49,17 @@ def list_studies(storage: str = STORAGE) -> None:
         table.add_column(col)
     for row in store.studies():
         trials = store.trials(row.id)
-        states = [t.state for t in trials]
-        spent = sum(t.cost or 0.0 for t in trials if t.state == "complete")
+        n = counts(trials)
         table.add_row(
             row.name,
             row.strategy,
             str(row.seed),
             row.metric,
-            str(states.count("complete")),
-            str(states.count("running") + states.count("pending")),
-            str(states.count("failed")),
-            str(states.count("pruned")),
-            f"{spent:.4g}",
+            str(n["complete"]),
+            str(n["running"] + n["pending"]),
+            str(n["failed"]),
+            str(n["pruned"]),
+            f"{spent(trials):.4g}",
             _driver_text(row.driver, row.heartbeat, store.lease_ttl),
         )
     console.print(table)

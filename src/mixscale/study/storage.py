@@ -37,30 +37,29 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-    inspect,
-    select,
-    update,
-)
+from sqlalchemy import create_engine, event, func, inspect, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from mixscale.errors import ValidationError
+from mixscale.space import Config
+from mixscale.strategies.base import Recommendation
+from mixscale.study.schema import (
+    APP,
+    SCHEMA_VERSION,
+    TABLES,
+    Base,
+    MetaRow,
+    RecommendationRow,
+    StudyRow,
+    TrialRow,
+    to_recommendation,
+    to_trial,
+)
+from mixscale.study.trial import CHARGED_STATES, RecommendationRecord, Trial, eval_seed
 
-SCHEMA_VERSION = 1
-APP = "mixscale"
-TRIAL_STATES = ("pending", "running", "complete", "failed", "pruned")
 #: Seconds after which a driver's heartbeat no longer holds the study.
 LEASE_TTL = 60.0
 
@@ -77,78 +76,6 @@ class StudyLockedError(ValidationError):
 
     def __init__(self, message: str) -> None:
         super().__init__("storage", message)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class MetaRow(Base):
-    __tablename__ = "mixscale_meta"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(256))
-
-
-class StudyRow(Base):
-    __tablename__ = "mixscale_studies"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(256), unique=True)
-    created_at: Mapped[float] = mapped_column(Float)
-    space: Mapped[dict] = mapped_column(JSON)
-    objective: Mapped[dict] = mapped_column(JSON)
-    metric: Mapped[str] = mapped_column(String(256))
-    minimize: Mapped[bool]
-    strategy: Mapped[str] = mapped_column(String(64))
-    strategy_options: Mapped[dict] = mapped_column(JSON)
-    seed: Mapped[int] = mapped_column(Integer)
-    events: Mapped[int] = mapped_column(Integer, default=0)
-    driver: Mapped[str | None] = mapped_column(String(256), nullable=True)
-    heartbeat: Mapped[float | None] = mapped_column(Float, nullable=True)
-
-
-class TrialRow(Base):
-    __tablename__ = "mixscale_trials"
-    __table_args__ = (UniqueConstraint("study_id", "number"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("mixscale_studies.id"), index=True)
-    number: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(16))  # "strategy" | "enqueued"
-    mixture: Mapped[dict] = mapped_column(JSON)
-    scale: Mapped[str] = mapped_column(String(256))
-    steps: Mapped[int] = mapped_column(Integer)
-    eval_seed: Mapped[int] = mapped_column(Integer)
-    value: Mapped[float | None] = mapped_column(Float, nullable=True)
-    curve: Mapped[list | None] = mapped_column(JSON, nullable=True)
-    cost: Mapped[float | None] = mapped_column(Float, nullable=True)
-    info: Mapped[dict | None] = mapped_column(JSON, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    ask_seq: Mapped[int] = mapped_column(Integer)
-    end_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[float] = mapped_column(Float)
-    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    duration: Mapped[float | None] = mapped_column(Float, nullable=True)
-    worker: Mapped[str | None] = mapped_column(String(256), nullable=True)
-
-
-class RecommendationRow(Base):
-    __tablename__ = "mixscale_recommendations"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("mixscale_studies.id"), index=True)
-    seq: Mapped[int] = mapped_column(Integer)
-    n_complete: Mapped[int] = mapped_column(Integer)
-    spent: Mapped[float] = mapped_column(Float)
-    mixture: Mapped[dict] = mapped_column(JSON)
-    value: Mapped[float | None] = mapped_column(Float, nullable=True)
-    std: Mapped[float | None] = mapped_column(Float, nullable=True)
-    source: Mapped[str] = mapped_column(String(256))
-    created_at: Mapped[float] = mapped_column(Float)
-
-
-TABLES = {t.name for t in Base.metadata.sorted_tables}
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -290,17 +217,23 @@ class Storage:
         with self.read() as s:
             return list(s.scalars(select(StudyRow).order_by(StudyRow.id)))
 
-    def trials(self, study_id: int) -> list[TrialRow]:
+    def trials(self, study_id: int) -> list[Trial]:
         with self.read() as s:
-            return list(s.scalars(select(TrialRow).where(TrialRow.study_id == study_id).order_by(TrialRow.number)))
+            q = select(TrialRow).where(TrialRow.study_id == study_id).order_by(TrialRow.number)
+            return [to_trial(r) for r in s.scalars(q)]
 
-    def recommendations(self, study_id: int) -> list[RecommendationRow]:
+    def trial(self, study_id: int, number: int) -> Trial:
+        with self.read() as s:
+            return to_trial(_trial_row(s, study_id, number))
+
+    def recommendations(self, study_id: int) -> list[RecommendationRecord]:
         with self.read() as s:
             q = select(RecommendationRow).where(RecommendationRow.study_id == study_id)
-            return list(s.scalars(q.order_by(RecommendationRow.seq)))
+            return [to_recommendation(r) for r in s.scalars(q.order_by(RecommendationRow.seq))]
 
     # ----------------------------------------------------------------- writes
-    def create_study(self, row: StudyRow) -> StudyRow:
+    def create_study(self, **fields: Any) -> StudyRow:
+        row = StudyRow(**fields, events=0)
         try:
             with self._session() as s, s.begin():
                 s.add(row)
@@ -329,6 +262,116 @@ class Storage:
         row.events = seq + 1
         return seq
 
+    # ------------------------------------------------------ trial transitions
+    # Each one is a single transaction of the lease holder: a driver killed at any instant leaves the trial either as
+    # it was or fully updated.
+    def add_trial(
+        self, study_id: int, driver: str, config: Config, source: str, state: str = "pending", error: str | None = None
+    ) -> Trial:
+        """A new trial, numbered next: ``pending``, ``running`` (its first attempt starts now, saving a second
+        commit per trial) or ``pruned`` (not run, with ``error`` saying why)."""
+        if state not in ("pending", "running", "pruned"):
+            raise ValueError(f"a new trial cannot be {state!r}")
+        with self.write(study_id, driver) as (s, row):
+            number = s.scalar(select(func.count()).select_from(TrialRow).where(TrialRow.study_id == study_id))
+            now = time.time()
+            seq = self.next_seq(row)
+            t = TrialRow(
+                study_id=study_id,
+                number=number,
+                state=state,
+                source=source,
+                mixture=dict(config.mixture),
+                scale=config.scale,
+                steps=int(config.steps),
+                eval_seed=eval_seed(row.seed, number),
+                ask_seq=seq,
+                end_seq=self.next_seq(row) if state == "pruned" else None,
+                error=error,
+                attempts=1 if state == "running" else 0,
+                failures=0,
+                created_at=now,
+                started_at=now if state == "running" else None,
+                finished_at=now if state == "pruned" else None,
+            )
+            s.add(t)
+        return to_trial(t)
+
+    def start_trial(self, study_id: int, driver: str, number: int, attempt: int) -> Trial:
+        with self.write(study_id, driver) as (s, _):
+            t = _trial_row(s, study_id, number)
+            t.state, t.attempts, t.started_at, t.worker = "running", attempt, time.time(), None
+        return to_trial(t)
+
+    def complete_trial(
+        self,
+        study_id: int,
+        driver: str,
+        number: int,
+        value: float,
+        cost: float,
+        curve: list | None,
+        info: dict,
+        finished: float,
+        recommendation: Recommendation,
+        started: float | None = None,
+        worker: str | None = None,
+    ) -> Trial:
+        """The trial is complete (it ends now in the event log), and the strategy's recommendation after it."""
+        with self.write(study_id, driver) as (s, row):
+            charged = (TrialRow.study_id == study_id, TrialRow.state.in_(CHARGED_STATES))
+            spent = s.scalar(select(func.coalesce(func.sum(TrialRow.cost), 0.0)).where(*charged))
+            done = (TrialRow.study_id == study_id, TrialRow.state == "complete")
+            n_complete = s.scalar(select(func.count()).select_from(TrialRow).where(*done)) + 1
+            t = _trial_row(s, study_id, number)
+            t.state, t.value, t.cost, t.curve, t.info = "complete", value, cost, curve, info
+            t.started_at = started or t.started_at
+            t.finished_at = finished
+            t.duration = None if t.started_at is None else finished - t.started_at
+            t.worker = worker or None
+            t.end_seq = self.next_seq(row)
+            rec = recommendation
+            s.add(
+                RecommendationRow(
+                    study_id=study_id,
+                    seq=self.next_seq(row),
+                    n_complete=n_complete,
+                    spent=spent + cost,
+                    mixture=dict(rec.mixture),
+                    value=rec.value,
+                    std=rec.std,
+                    source=rec.source,
+                    created_at=time.time(),
+                )
+            )
+        return to_trial(t)
+
+    def fail_attempt(
+        self, study_id: int, driver: str, number: int, error: str, finished: float, retry: bool = False
+    ) -> Trial:
+        """An attempt failed: the trial waits to be retried (``retry``) or ends ``failed``."""
+        with self.write(study_id, driver) as (s, row):
+            t = _trial_row(s, study_id, number)
+            t.failures += 1
+            t.error = f"attempt {t.attempts}: {error}"
+            t.finished_at = finished
+            if retry:
+                t.state = "pending"
+            else:
+                t.state = "failed"
+                t.end_seq = self.next_seq(row)
+        return to_trial(t)
+
+    def prune_trial(self, study_id: int, driver: str, number: int, reason: str) -> Trial:
+        """A waiting trial will not run (it ends ``pruned``)."""
+        with self.write(study_id, driver) as (s, row):
+            t = _trial_row(s, study_id, number)
+            t.state, t.error = "pruned", reason
+            t.end_seq = self.next_seq(row)
+            t.finished_at = time.time()
+        return to_trial(t)
+
+    # ---------------------------------------------------------------- lease
     def acquire(self, study_id: int, driver: str) -> None:
         """Take the study's lease for ``driver`` or raise :class:`StudyLockedError` naming the live holder."""
         with self.read() as s:
@@ -360,6 +403,13 @@ class Storage:
                 .where(StudyRow.id == study_id, StudyRow.driver == driver)
                 .values(driver=None, heartbeat=None)
             )
+
+
+def _trial_row(s: Session, study_id: int, number: int) -> TrialRow:
+    row = s.scalar(select(TrialRow).where(TrialRow.study_id == study_id, TrialRow.number == number))
+    if row is None:
+        raise ValidationError("trial", f"study has no trial {number}")
+    return row
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

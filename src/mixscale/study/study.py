@@ -38,112 +38,24 @@ charged (their cost is unknown).
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import func, select
 
 from mixscale import strategies as _strategies
 from mixscale.errors import ValidationError
-from mixscale.objective import Metric, Objective, Observation
+from mixscale.objective import Metric, Objective, Observation, check_budget
 from mixscale.space import Config, Space
 from mixscale.strategies.base import Recommendation, Strategy
-from mixscale.study.executors import Executor, Job, LocalExecutor, Outcome
-from mixscale.study.storage import (
-    RecommendationRow,
-    Storage,
-    StudyRow,
-    TrialRow,
-    new_driver_id,
-)
+from mixscale.study import _optimize
+from mixscale.study.executors import Executor, LocalExecutor, Outcome
+from mixscale.study.storage import Storage, new_driver_id
+from mixscale.study.trial import Progress, RecommendationRecord, Trial, spent
 
-#: Evaluation seed of trial ``n`` is ``seed * EVAL_SEED_STRIDE + n`` (as ``mixscale optimize`` always did).
-EVAL_SEED_STRIDE = 100003
-_MIX_TOL = 1e-9
-
-
-# ----------------------------------------------------------------------------- records
-@dataclass(frozen=True)
-class Trial:
-    """A stored trial (a snapshot; read :attr:`Study.trials` again for fresh state)."""
-
-    number: int
-    state: str
-    config: Config
-    source: str
-    eval_seed: int
-    value: float | None
-    curve: tuple[tuple[int, float], ...] | None
-    cost: float | None
-    info: dict[str, Any]
-    error: str | None
-    attempts: int
-    failures: int
-    ask_seq: int
-    end_seq: int | None
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    duration: float | None
-    worker: str | None
-
-    @classmethod
-    def from_row(cls, r: TrialRow) -> Trial:
-        curve = tuple((int(s), float(v)) for s, v in r.curve) if r.curve else None
-        return cls(
-            r.number,
-            r.state,
-            Config(dict(r.mixture), r.scale, int(r.steps)),
-            r.source,
-            r.eval_seed,
-            r.value,
-            curve,
-            r.cost,
-            dict(r.info or {}),
-            r.error,
-            r.attempts,
-            r.failures,
-            r.ask_seq,
-            r.end_seq,
-            r.created_at,
-            r.started_at,
-            r.finished_at,
-            r.duration,
-            r.worker,
-        )
-
-
-@dataclass(frozen=True)
-class RecommendationRecord:
-    """A stored recommendation: after ``n_complete`` completed trials that cost ``spent`` target runs."""
-
-    seq: int
-    n_complete: int
-    spent: float
-    recommendation: Recommendation
-    created_at: float
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What a running study reports to its callback after every event."""
-
-    running: int
-    pending: int
-    complete: int
-    failed: int
-    pruned: int
-    spent: float
-    committed: float
-    budget: float | None
-    n_trials: int | None
-    recommendation: Recommendation | None
-    event: str
-    trial: Trial | None = None
+if TYPE_CHECKING:
+    from mixscale.study.schema import StudyRow
 
 
 # ----------------------------------------------------------------------- descriptions
@@ -211,7 +123,7 @@ def create_study(
         study = Study(store, store.study(name))
         study.check_compatible(objective, strategy=strategy, seed=seed, strategy_options=options)
         return study
-    row = StudyRow(
+    row = store.create_study(
         name=name,
         created_at=time.time(),
         space=space_to_dict(objective.space),
@@ -221,9 +133,8 @@ def create_study(
         strategy=strategy,
         strategy_options=options,
         seed=int(seed),
-        events=0,
     )
-    return Study(store, store.create_study(row))
+    return Study(store, row)
 
 
 def load_study(name: str | None = None, storage: str | Storage = "sqlite:///study.db") -> Study:
@@ -263,21 +174,22 @@ class Study:
     # ---------------------------------------------------------------- reading
     @property
     def trials(self) -> list[Trial]:
-        return [Trial.from_row(r) for r in self.storage.trials(self._id)]
+        return self.storage.trials(self._id)
 
     @property
     def recommendations(self) -> list[RecommendationRecord]:
-        return [_rec_record(r) for r in self.storage.recommendations(self._id)]
+        return self.storage.recommendations(self._id)
 
     @property
     def recommendation(self) -> Recommendation | None:
         """The latest stored recommendation (None before the first completed trial)."""
         recs = self.storage.recommendations(self._id)
-        return _rec_record(recs[-1]).recommendation if recs else None
+        return recs[-1].recommendation if recs else None
 
     @property
     def spent(self) -> float:
-        return float(sum(t.cost or 0.0 for t in self.trials if t.state == "complete"))
+        """Cost charged to the budget so far (target-run units)."""
+        return spent(self.trials)
 
     @property
     def driver(self) -> tuple[str | None, float | None]:
@@ -288,10 +200,9 @@ class Study:
     def trials_dataframe(self) -> pd.DataFrame:
         """One row per trial: configuration (one ``w:<domain>`` column per domain), result, timings, errors."""
         rows = []
-        spent = 0.0
+        total = 0.0
         for t in sorted(self.trials, key=lambda t: (t.end_seq is None, t.end_seq or 0, t.number)):
-            if t.state == "complete":
-                spent += t.cost or 0.0
+            total += t.charged
             row = {
                 "number": t.number,
                 "state": t.state,
@@ -304,7 +215,7 @@ class Study:
                 {
                     self.metric.name: t.value,
                     "cost": t.cost,
-                    "spent": spent if t.state == "complete" else None,
+                    "spent": total if t.charged else None,
                     "attempts": t.attempts,
                     "failures": t.failures,
                     "error": t.error,
@@ -372,51 +283,16 @@ class Study:
         strategy = _strategies.create(
             self.strategy_name, self.space, objective.cost, self.metric.minimize, self.seed, **self.strategy_options
         )
-        trials = self.storage.trials(self._id)
-        events: list[tuple[int, int, Any]] = []
-        for t in trials:
-            events.append((t.ask_seq, 0, t))
-            if t.end_seq is not None:
-                events.append((t.end_seq, 1, t))
-        for r in self.storage.recommendations(self._id):
-            events.append((r.seq, 2, r))
-        events.sort(key=lambda e: e[0])
-        pending: dict[int, Config] = {}
-        diverged: list[int] = []
-        for _, kind, item in events:
-            if kind == 0:
-                config = Config(dict(item.mixture), item.scale, int(item.steps))
-                if item.source == "strategy":
-                    asked = self._ask(strategy, item.number, list(pending.values()))
-                    if not _same_config(asked, config, self.space):
-                        diverged.append(item.number)
-                pending[item.number] = config
-            elif kind == 1:
-                config = pending.pop(item.number)
-                if item.state == "complete":
-                    strategy.tell(config, _observation(item))
-            else:
-                strategy.recommend()
-        if diverged:
-            import warnings
-
-            warnings.warn(
-                f"study {self.name!r}: replaying the {self.strategy_name} strategy gave other proposals than stored "
-                f"for trials {diverged[:5]} (a strategy that is not deterministic across processes?); the stored "
-                "trials are used as they are",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        trials, recs = self.storage.trials(self._id), self.storage.recommendations(self._id)
+        _optimize.replay(strategy, self.seed, self.space, trials, recs, name=self.name)
         self._strategy = strategy
         self._strategy_cost = objective.cost
         return strategy
 
-    def _ask(self, strategy: Strategy, number: int, pending: list[Config]) -> Config:
-        strategy.reseed([self.seed, number])
-        torch = sys.modules.get("torch")
-        if torch is not None:
-            torch.manual_seed(self.seed * EVAL_SEED_STRIDE + number)
-        return strategy.ask_pending(pending)
+    def _log(self) -> _optimize.StoredLog:
+        if self._driver is None:
+            raise RuntimeError("internal: the study is driven without its lease")
+        return _optimize.StoredLog(self.storage, self._id, self._driver, self.name)
 
     def enqueue(self, config: Config | Mapping[str, Any]) -> Trial:
         """Add a trial with a configuration of your choosing (e.g. today's mixture); it runs before new asks."""
@@ -430,53 +306,25 @@ class Study:
             config = self.space.config(config.mixture, config.scale, config.steps)
         self._acquire()
         try:
-            return self._insert(config, "enqueued")
+            return self._log().add(config, "enqueued")
         finally:
             self.release()
-
-    def _insert(self, config: Config, source: str, pruned_reason: str | None = None, start: bool = False) -> Trial:
-        """Store a new trial (one transaction): pending, running (``start``: its first attempt begins now; saves
-        a second commit per trial) or pruned."""
-        with self.storage.write(self._id, self._driver) as (s, row):
-            number = s.scalar(select(func.count()).select_from(TrialRow).where(TrialRow.study_id == self._id))
-            now = time.time()
-            seq = self.storage.next_seq(row)
-            t = TrialRow(
-                study_id=self._id,
-                number=number,
-                state="pruned" if pruned_reason is not None else ("running" if start else "pending"),
-                source=source,
-                mixture=dict(config.mixture),
-                scale=config.scale,
-                steps=int(config.steps),
-                eval_seed=self.seed * EVAL_SEED_STRIDE + number,
-                ask_seq=seq,
-                end_seq=None if pruned_reason is None else self.storage.next_seq(row),
-                error=pruned_reason,
-                attempts=1 if start else 0,
-                failures=0,
-                created_at=now,
-                started_at=now if start else None,
-                finished_at=None if pruned_reason is None else now,
-            )
-            s.add(t)
-        return Trial.from_row(t)
 
     def ask(self, objective: Objective) -> Trial:
         """Propose one trial (stored as running) for you to evaluate and :meth:`tell`; takes the driver lease."""
         self.check_compatible(objective)
         self._acquire()
         strategy = self._strategy if self._strategy is not None else self._replay(objective)
+        log = self._log()
         trials = self.trials
         queued = [t for t in trials if t.state == "pending"]
         if queued:
             trial = queued[0]
         else:
-            pending = [t.config for t in trials if t.end_seq is None]
-            config = self._ask(strategy, len(trials), pending)
-            trial = self._insert(config, "strategy")
-        self._mark_running(trial.number, trial.attempts + 1)
-        return self._trial(trial.number)
+            pending = [t.config for t in trials if not t.ended]
+            config = _optimize.propose(strategy, self.seed, len(trials), pending)
+            trial = log.add(config, "strategy")
+        return log.start(trial.number, trial.attempts + 1)
 
     def tell(
         self,
@@ -493,7 +341,7 @@ class Study:
             raise ValidationError(
                 "trial", "call ask(objective) on this Study object first: tell() uses the strategy it rebuilt"
             )
-        current = self._trial(number)
+        current = self.storage.trial(self._id, number)
         if current.state != "running":
             raise ValidationError("trial", f"trial {number} is {current.state}, not running")
         if error is None:
@@ -505,77 +353,20 @@ class Study:
             if not math.isfinite(float(observation.value)):
                 error = f"the objective returned {observation.value}"
         if error is not None:
-            self._end_failed(number, error, current.attempts, time.time())
-        else:
-            curve_list = [[int(s), float(v)] for s, v in observation.curve] if observation.curve else None
-            out = Outcome(
-                number,
-                current.attempts,
-                True,
-                float(observation.value),
-                float(observation.cost),
-                curve_list,
-                dict(observation.info or {}),
-                finished=time.time(),
-            )
-            self._complete(self._strategy, out, current.config, started=current.started_at)
-        return self._trial(number)
-
-    def _trial(self, number: int) -> Trial:
-        with self.storage.read() as s:
-            return Trial.from_row(self._row(s, number))
-
-    # ------------------------------------------------------- state transitions
-    def _mark_running(self, number: int, attempt: int) -> None:
-        with self.storage.write(self._id, self._driver) as (s, _):
-            t = self._row(s, number)
-            t.state, t.attempts, t.started_at = "running", attempt, time.time()
-            t.worker = None
-
-    def _row(self, s, number: int) -> TrialRow:
-        return s.scalar(select(TrialRow).where(TrialRow.study_id == self._id, TrialRow.number == number))
-
-    def _complete(self, strategy: Strategy, out: Outcome, config: Config, started: float | None) -> Recommendation:
-        obs = Observation(out.value, out.cost, tuple((int(s), float(v)) for s, v in out.curve) if out.curve else None)
-        strategy.tell(config, obs)
-        rec = strategy.recommend()
-        with self.storage.write(self._id, self._driver) as (s, row):
-            done = (TrialRow.study_id == self._id, TrialRow.state == "complete")
-            n_complete = s.scalar(select(func.count()).select_from(TrialRow).where(*done)) + 1
-            spent = s.scalar(select(func.coalesce(func.sum(TrialRow.cost), 0.0)).where(*done))
-            t = self._row(s, out.number)
-            t.state, t.value, t.cost, t.curve, t.info = "complete", out.value, out.cost, out.curve, out.info
-            t.started_at = out.started or started
-            t.finished_at = out.finished
-            t.duration = None if t.started_at is None else out.finished - t.started_at
-            t.worker = out.worker or None
-            t.end_seq = self.storage.next_seq(row)
-            s.add(
-                RecommendationRow(
-                    study_id=self._id,
-                    seq=self.storage.next_seq(row),
-                    n_complete=n_complete,
-                    spent=spent + out.cost,
-                    mixture=dict(rec.mixture),
-                    value=rec.value,
-                    std=rec.std,
-                    source=rec.source,
-                    created_at=time.time(),
-                )
-            )
-        return rec
-
-    def _end_failed(self, number: int, error: str, attempt: int, finished: float, retry: bool = False) -> None:
-        with self.storage.write(self._id, self._driver) as (s, row):
-            t = self._row(s, number)
-            t.failures += 1
-            t.error = f"attempt {attempt}: {error}"
-            t.finished_at = finished
-            if retry:
-                t.state = "pending"
-            else:
-                t.state = "failed"
-                t.end_seq = self.storage.next_seq(row)
+            return self._log().fail(number, error, time.time())
+        curve_list = [[int(s), float(v)] for s, v in observation.curve] if observation.curve else None
+        out = Outcome(
+            number,
+            current.attempts,
+            True,
+            float(observation.value),
+            float(observation.cost),
+            curve_list,
+            dict(observation.info or {}),
+            finished=time.time(),
+        )
+        self._strategy.tell(current.config, Observation(out.value, out.cost, observation.curve))
+        return self._log().complete(number, out, self._strategy.recommend(), current.started_at)
 
     # ---------------------------------------------------------------- optimize
     def optimize(
@@ -600,8 +391,8 @@ class Study:
         """
         if budget is None and n_trials is None:
             raise ValidationError("budget", "give a budget (target-run units) or n_trials")
-        if budget is not None and not (isinstance(budget, int | float) and math.isfinite(budget) and budget > 0):
-            raise ValidationError("budget", f"must be a positive number, got {budget!r}")
+        if budget is not None:
+            budget = check_budget(budget)
         if n_trials is not None and (not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1):
             raise ValidationError("n_trials", f"must be a positive integer, got {n_trials!r}")
         if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
@@ -615,8 +406,18 @@ class Study:
         try:
             strategy = self._replay(objective)
             executor.start(objective)
-            loop = _Loop(
-                self, strategy, objective, executor, budget, n_trials, timeout, max_retries, deterministic, callback
+            loop = _optimize.Loop(
+                self._log(),
+                self.seed,
+                strategy,
+                objective,
+                executor,
+                budget,
+                n_trials,
+                timeout,
+                max_retries,
+                deterministic,
+                callback,
             )
             loop.run()
         finally:
@@ -624,232 +425,6 @@ class Study:
                 executor.shutdown()
             self.release()
         return self.recommendation
-
-
-@dataclass
-class _Loop:
-    """One call of :meth:`Study.optimize`: keeps the executor busy, tells results, stores every transition."""
-
-    study: Study
-    strategy: Strategy
-    objective: Objective
-    executor: Executor
-    budget: float | None
-    n_trials: int | None
-    timeout: float | None
-    max_retries: int
-    deterministic: bool
-    callback: Callable[[Progress], None] | None
-    trials: dict[int, Trial] = field(default_factory=dict)
-    inflight: set[int] = field(default_factory=set)
-    queue: list[int] = field(default_factory=list)
-    buffer: dict[int, Outcome] = field(default_factory=dict)
-    stop_asking: bool = False
-    last_write: float = 0.0
-    recommendation: Recommendation | None = None
-
-    def run(self) -> None:
-        study = self.study
-        self.trials = {t.number: t for t in study.trials}
-        self.recommendation = study.recommendation
-        self.queue = [n for n, t in sorted(self.trials.items()) if t.end_seq is None]  # pending or lost running
-        pruned = [t for t in self.trials.values() if t.state == "pruned" and t.source == "strategy"]
-        if pruned and self.budget is not None:
-            last = max(pruned, key=lambda t: t.number)
-            self.stop_asking = self._committed() + self.objective.cost(last.config.scale, last.config.steps) > (
-                self.budget * (1 + 1e-9)
-            )
-        self._notify("start")
-        heartbeat_every = min(5.0, study.storage.lease_ttl / 4)
-        while True:
-            self._fill()
-            if not self.inflight:
-                if self.buffer:
-                    raise RuntimeError(f"internal: results for trials {sorted(self.buffer)} could not be applied")
-                break
-            outcomes = self.executor.wait(timeout=heartbeat_every)
-            for out in outcomes:
-                self._handle(out)
-            if time.time() - self.last_write > heartbeat_every:
-                study.storage.heartbeat(study._id, study._driver)
-                self.last_write = time.time()
-        self._notify("done")
-
-    # ---------------------------------------------------------------- helpers
-    def _ended(self, t: Trial) -> bool:
-        return t.end_seq is not None
-
-    def _committed(self) -> float:
-        """Cost of completed trials plus the expected cost of those not yet ended."""
-        total = 0.0
-        for t in self.trials.values():
-            if t.state == "complete":
-                total += t.cost or 0.0
-            elif not self._ended(t) and (t.source == "strategy" or t.attempts > 0):
-                total += self.objective.cost(t.config.scale, t.config.steps)
-        return total
-
-    def _spent(self) -> float:
-        return float(sum(t.cost or 0.0 for t in self.trials.values() if t.state == "complete"))
-
-    def _frontier(self) -> int:
-        """Number of leading trials (in trial order) that have ended."""
-        n = 0
-        while n in self.trials and self._ended(self.trials[n]):
-            n += 1
-        return n
-
-    def _refresh(self, number: int) -> Trial:
-        t = self.study._trial(number)
-        self.trials[number] = t
-        self.last_write = time.time()
-        return t
-
-    def _free_slots(self) -> int:
-        return self.executor.workers - len(self.inflight)
-
-    # ------------------------------------------------------------------- asks
-    def _fill(self) -> None:
-        while self._free_slots() > 0:
-            if self.queue:
-                number = self.queue.pop(0)
-                t = self.trials[number]
-                if t.attempts == 0 and t.source == "enqueued" and not self._fits(t.config):
-                    self._prune_enqueued(number)
-                    continue
-                self._submit(number)
-                continue
-            if self.stop_asking:
-                return
-            count = sum(1 for t in self.trials.values() if t.state != "pruned")
-            if self.n_trials is not None and count >= self.n_trials:
-                return
-            number = len(self.trials)
-            if self.deterministic and number >= self._frontier() + self.executor.workers:
-                return
-            self._ask(number)
-
-    def _fits(self, config: Config) -> bool:
-        if self.budget is None:
-            return True
-        cost = self.objective.cost(config.scale, config.steps)
-        return self._committed() + cost <= self.budget * (1 + 1e-9)
-
-    def _ask(self, number: int) -> None:
-        pending = [t.config for n, t in sorted(self.trials.items()) if not self._ended(t)]
-        config = self.study._ask(self.strategy, number, pending)
-        if not self._fits(config):
-            cost = self.objective.cost(config.scale, config.steps)
-            reason = (
-                f"not run: its cost {cost:.4g} would take the committed cost {self._committed():.4g} past the "
-                f"budget {self.budget:g}"
-            )
-            t = self.study._insert(config, "strategy", pruned_reason=reason)
-            self.trials[t.number] = t
-            self.stop_asking = True
-            self._notify("pruned", t)
-            return
-        t = self.study._insert(config, "strategy", start=True)
-        self.trials[t.number] = t
-        self._submit(t.number, marked=True)
-
-    def _prune_enqueued(self, number: int) -> None:
-        with self.study.storage.write(self.study._id, self.study._driver) as (s, row):
-            r = self.study._row(s, number)
-            r.state, r.error = "pruned", "not run: it would take the committed cost past the budget"
-            r.end_seq = self.study.storage.next_seq(row)
-            r.finished_at = time.time()
-        self.stop_asking = True
-        self._notify("pruned", self._refresh(number))
-
-    def _submit(self, number: int, marked: bool = False) -> None:
-        t = self.trials[number]
-        if marked:
-            attempt = t.attempts
-        else:
-            attempt = t.attempts + 1
-            self.study._mark_running(number, attempt)
-            t = self._refresh(number)
-        job = Job(
-            number=number,
-            attempt=attempt,
-            mixture=dict(t.config.mixture),
-            scale=t.config.scale,
-            steps=int(t.config.steps),
-            seed=t.eval_seed,
-            timeout=self.timeout,
-            run_name=f"{self.study.name}/trial-{number:05d}/attempt-{attempt}",
-        )
-        self.executor.submit(job)
-        self.inflight.add(number)
-        self._notify("started", t)
-
-    # ---------------------------------------------------------------- results
-    def _handle(self, out: Outcome) -> None:
-        self.inflight.discard(out.number)
-        t = self.trials[out.number]
-        if not out.ok and t.failures + 1 <= self.max_retries:
-            self.study._end_failed(out.number, f"{out.kind}: {out.error}", out.attempt, out.finished, retry=True)
-            self.queue.insert(0, out.number)
-            self._notify("retry", self._refresh(out.number))
-            return
-        if not self.deterministic:
-            self._apply(out)
-            return
-        self.buffer[out.number] = out
-        while True:
-            frontier = self._frontier()
-            if frontier not in self.buffer:
-                return
-            self._apply(self.buffer.pop(frontier))
-            self._fill()  # asks that wait for exactly this many told trials happen now, before the next tell
-
-    def _apply(self, out: Outcome) -> None:
-        t = self.trials[out.number]
-        if out.ok:
-            self.recommendation = self.study._complete(self.strategy, out, t.config, t.started_at)
-            self._notify("complete", self._refresh(out.number))
-        else:
-            self.study._end_failed(out.number, f"{out.kind}: {out.error}", out.attempt, out.finished)
-            self._notify("failed", self._refresh(out.number))
-
-    def _notify(self, event: str, trial: Trial | None = None) -> None:
-        if self.callback is None:
-            return
-        states = [t.state for t in self.trials.values()]
-        self.callback(
-            Progress(
-                running=states.count("running"),
-                pending=states.count("pending"),
-                complete=states.count("complete"),
-                failed=states.count("failed"),
-                pruned=states.count("pruned"),
-                spent=self._spent(),
-                committed=self._committed(),
-                budget=self.budget,
-                n_trials=self.n_trials,
-                recommendation=self.recommendation,
-                event=event,
-                trial=trial,
-            )
-        )
-
-
-# ------------------------------------------------------------------------- helpers
-def _observation(t: TrialRow) -> Observation:
-    curve = tuple((int(s), float(v)) for s, v in t.curve) if t.curve else None
-    return Observation(float(t.value), float(t.cost), curve)
-
-
-def _rec_record(r: RecommendationRow) -> RecommendationRecord:
-    rec = Recommendation(dict(r.mixture), r.value, r.std, r.source)
-    return RecommendationRecord(r.seq, r.n_complete, r.spent, rec, r.created_at)
-
-
-def _same_config(a: Config, b: Config, space: Space) -> bool:
-    if a.scale != b.scale or int(a.steps) != int(b.steps):
-        return False
-    return all(abs(float(a.mixture[d]) - float(b.mixture[d])) <= _MIX_TOL for d in space.domains)
 
 
 def json_dumps(value: Any) -> str:

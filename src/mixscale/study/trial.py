@@ -1,0 +1,103 @@
+"""What a study stores, as plain records: trials, recommendations, and the progress a running study reports.
+
+The counts every reader needs (trials by state, the cost spent) are computed here and nowhere else, from records
+or, inside a storage transaction, from the same definitions (:data:`CHARGED_STATES`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mixscale.space import Config
+from mixscale.strategies.base import Recommendation
+
+#: Every state a trial can be in. ``pending``: waiting to run (enqueued, or an attempt to retry); ``running``;
+#: ``complete`` (told to the strategy); ``failed`` (every attempt failed); ``pruned`` (not run: over budget).
+STATES = ("pending", "running", "complete", "failed", "pruned")
+#: States whose stored ``cost`` is charged to the budget.
+CHARGED_STATES = ("complete",)
+#: Evaluation seed of trial ``n`` is ``seed * EVAL_SEED_STRIDE + n`` (as ``mixscale optimize`` always did).
+EVAL_SEED_STRIDE = 100003
+
+
+def eval_seed(study_seed: int, number: int) -> int:
+    return int(study_seed) * EVAL_SEED_STRIDE + int(number)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A stored trial (a snapshot; read :attr:`mixscale.study.Study.trials` again for fresh state)."""
+
+    number: int
+    state: str
+    config: Config
+    source: str
+    eval_seed: int
+    value: float | None
+    curve: tuple[tuple[int, float], ...] | None
+    cost: float | None
+    info: dict[str, Any]
+    error: str | None
+    attempts: int
+    failures: int
+    ask_seq: int
+    end_seq: int | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    duration: float | None
+    worker: str | None
+
+    @property
+    def ended(self) -> bool:
+        """Complete, failed or pruned: its place in the event log is fixed."""
+        return self.end_seq is not None
+
+    @property
+    def charged(self) -> float:
+        """What this trial costs the budget so far."""
+        return float(self.cost or 0.0) if self.state in CHARGED_STATES else 0.0
+
+
+@dataclass(frozen=True)
+class RecommendationRecord:
+    """A stored recommendation: after ``n_complete`` completed trials that cost ``spent`` target runs."""
+
+    seq: int
+    n_complete: int
+    spent: float
+    recommendation: Recommendation
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a running study reports to its callback after every event."""
+
+    running: int
+    pending: int
+    complete: int
+    failed: int
+    pruned: int
+    spent: float
+    committed: float
+    budget: float | None
+    n_trials: int | None
+    recommendation: Recommendation | None
+    event: str
+    trial: Trial | None = None
+
+
+def counts(trials: Iterable[Trial]) -> dict[str, int]:
+    """Number of trials in each of :data:`STATES`."""
+    out = dict.fromkeys(STATES, 0)
+    for t in trials:
+        out[t.state] += 1
+    return out
+
+
+def spent(trials: Iterable[Trial]) -> float:
+    """Cost charged to the budget: the sum of :attr:`Trial.charged`."""
+    return float(sum(t.charged for t in trials))
