@@ -209,6 +209,20 @@ class BenchResult:
                     )
         return pd.DataFrame(rows)
 
+    def at_budget(self, budget: float) -> BenchResult:
+        """The same runs cut at a smaller ``budget``: each seed keeps the recommendations recorded at costs
+        ``<= budget`` (strategies are not told their budget, so this is the run a budget-``budget`` call would have
+        made, judged at the last checkpoint at or before ``budget``). A seed with no record by then has regret inf."""
+        if not (math.isfinite(budget) and 0 < budget <= self.budget * (1 + 1e-9)):
+            raise ValidationError("budget", f"must be in (0, {self.budget:g}], got {budget!r}")
+        kept = self.traces[self.traces["cost"] <= budget * (1 + 1e-9)]
+        missing = []
+        for (strategy, seed), _ in self.traces.groupby(["strategy", "seed"], sort=False):
+            if not ((kept["strategy"] == strategy) & (kept["seed"] == seed)).any():
+                missing.append({"strategy": strategy, "seed": seed, "cost": 0.0, "queries": 0, "regret": np.inf})
+        traces = pd.concat([kept, pd.DataFrame(missing)], ignore_index=True) if missing else kept
+        return BenchResult(traces.reset_index(drop=True), float(budget), self.metric, self.optimum, dict(self.meta))
+
     def save(self, directory: str | os.PathLike) -> Path:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
@@ -247,6 +261,7 @@ def run(
     workers: int = 1,
     strategy_options: dict[str, dict[str, Any]] | None = None,
     progress: Callable[[str, int], None] | None = None,
+    n_checkpoints: int = 48,
 ) -> BenchResult:
     """Run every strategy on every seed; ``workers > 1`` runs (strategy, seed) pairs in parallel processes."""
     if not isinstance(objective, BenchmarkObjective):
@@ -260,7 +275,9 @@ def run(
         raise ValidationError("seeds", "need at least one seed")
     options = strategy_options or {}
     _, opt_value = objective.optimum()
-    tasks = [(objective, s, seed, float(budget), options.get(s)) for s in strategies for seed in seed_list]
+    tasks = [
+        (objective, s, seed, float(budget), options.get(s), n_checkpoints) for s in strategies for seed in seed_list
+    ]
     frames = []
     if workers <= 1:
         for t in tasks:

@@ -13,8 +13,11 @@ import numpy as np  # noqa: E402
 from mixscale.bench.harness import BenchResult  # noqa: E402
 
 
-def plot_regret(result: BenchResult, path: str | os.PathLike, title: str | None = None) -> None:
-    """Median recommendation regret vs cumulative cost (log-log), one line and IQR band per strategy."""
+def plot_regret(
+    result: BenchResult, path: str | os.PathLike, title: str | None = None, marks: tuple[float, ...] = ()
+) -> None:
+    """Median recommendation regret vs cumulative cost (log-log), one line and IQR band per strategy; a dotted
+    vertical line at each cost of ``marks`` (the budgets a suite judges)."""
     grid = result.grid(300)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for name in result.strategies:
@@ -26,6 +29,8 @@ def plot_regret(result: BenchResult, path: str | os.PathLike, title: str | None 
         q25, med, q75 = (np.where(np.isfinite(a), a, np.nan) for a in (q25, med, q75))
         (line,) = ax.plot(grid, med, label=f"{name} ({R.shape[0]} seeds)", lw=1.8)
         ax.fill_between(grid, q25, q75, color=line.get_color(), alpha=0.15, lw=0)
+    for m in marks:
+        ax.axvline(m, color="grey", ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("cumulative cost (target-run units)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -15,10 +16,25 @@ from mixscale.cli._common import split as _split
 from mixscale.errors import ValidationError
 
 
+def _number(name: str, value: float | None, positive: bool = True) -> None:
+    """A numeric option must be finite and positive (``positive``) or non-negative."""
+    if value is None:
+        return
+    if not math.isfinite(value) or (value <= 0 if positive else value < 0):
+        raise ValidationError(
+            name, f"must be a finite {'positive' if positive else 'non-negative'} number, got {value}"
+        )
+
+
+def _seed_text(seeds: list[int]) -> str:
+    span = f"{seeds[0]}..{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ",".join(map(str, seeds))
+    return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({span})"
+
+
 @_boundary
 def benchmark(
     simulator: str = typer.Option(
-        "fitted", help="Simulator: fitted (to mixscale's own pre-training runs) or analytic (synthetic law)."
+        None, help="Simulator: fitted (default; to mixscale's own pre-training runs) or analytic (synthetic law)."
     ),
     metric: str = typer.Option(
         None, help="Simulator metric (default: loss:avg for fitted, loss:c4 for analytic; e.g. loss:code)."
@@ -27,17 +43,28 @@ def benchmark(
     strategies: str = typer.Option(
         "random,hyperband,mfbo,regmix,mfms-paper,mfms", help="Comma-separated strategy names."
     ),
-    seeds: int = typer.Option(3, min=1, help="Number of seeds (0..N-1) per strategy."),
-    budget: float = typer.Option(3.0, help="Budget per run in target-run units (1.0 = one full target run)."),
-    workers: int = typer.Option(2, min=1, help="Parallel worker processes (one torch thread each)."),
-    noise: float = typer.Option(1.0, help="Seed-noise multiplier of the simulator (0 = deterministic)."),
-    out: Path = typer.Option(Path("results/benchmark"), help="Output directory (traces, summary, PNG)."),
+    seeds: int = typer.Option(None, help="Number of seeds per strategy (default 3; 5 with --suite)."),
+    seed_start: int = typer.Option(0, help="First seed: the run uses seeds N .. N+seeds-1."),
+    budget: float = typer.Option(
+        None,
+        help="Budget per run in target-run units (1.0 = one full target run; default 3, or 10 with --suite, "
+        "where the runs are also judged at 1 and 3).",
+    ),
+    workers: int = typer.Option(2, help="Parallel worker processes (one torch thread each)."),
+    noise: float = typer.Option(None, help="Seed-noise multiplier of the simulator (default 1; 0 = deterministic)."),
+    suite: bool = typer.Option(
+        False,
+        "--suite",
+        help="Run the problem suite (every family of mixscale.bench.suite()) instead of one simulator.",
+    ),
+    families: str = typer.Option(None, help="With --suite: comma-separated family names (default: all)."),
+    out: Path = typer.Option(
+        None, help="Output directory (default results/benchmark; docs/benchmark/suite with --suite)."
+    ),
 ) -> None:
-    """Run strategies × seeds on a simulator; print final regret and speedups, save traces and a plot."""
-    from mixscale import bench
-    from mixscale import simulator as simulators
+    """Run strategies × seeds on a simulator (or on the problem suite); print final regret and speedups, save
+    traces and plots."""
     from mixscale import strategies as registry
-    from mixscale.bench.plot import plot_regret
 
     names = _split(strategies)
     if not names:
@@ -45,13 +72,31 @@ def benchmark(
     for n in names:
         if n not in registry.REGISTRY:
             raise ValidationError("strategies", f"unknown strategy {n!r} (known: {', '.join(registry.REGISTRY)})")
-    if not budget > 0:
-        raise ValidationError("budget", f"must be positive, got {budget}")
+    _number("budget", budget)
+    _number("noise", noise, positive=False)
+    if seeds is not None and seeds < 1:
+        raise ValidationError("seeds", f"must be at least 1, got {seeds}")
+    if seed_start < 0:
+        raise ValidationError("seed-start", f"must be >= 0, got {seed_start}")
+    if workers < 1:
+        raise ValidationError("workers", f"must be at least 1, got {workers}")
+    seed_list = list(range(seed_start, seed_start + (seeds or (5 if suite else 3))))
+    if suite:
+        for opt, value in (("simulator", simulator), ("metric", metric), ("runs", runs), ("noise", noise)):
+            if value is not None:
+                raise ValidationError(opt, "--suite runs every family with its own simulator, metric and noise")
+        _run_suite(names, seed_list, budget, workers, families, out or Path("docs/benchmark/suite"))
+        return
+    if families is not None:
+        raise ValidationError("families", "only with --suite")
+    simulator = simulator or "fitted"
     if runs is not None and simulator != "fitted":
         raise ValidationError("runs", "only the fitted simulator takes a runs table")
-    objective = simulators.load(simulator, metric=metric, noise=noise, runs=runs)
-    total = len(names) * seeds
-    with Progress(
+    _run_single(names, seed_list, budget or 3.0, workers, simulator, metric, runs, 1.0 if noise is None else noise, out)
+
+
+def _progress(total: int) -> Progress:
+    return Progress(
         TextColumn("[bold]benchmark"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -59,13 +104,23 @@ def benchmark(
         TimeElapsedColumn(),
         console=console,
         transient=False,
-    ) as progress:
-        task = progress.add_task("", total=total)
+    )
+
+
+def _run_single(names, seed_list, budget, workers, simulator, metric, runs, noise, out) -> None:
+    from mixscale import bench
+    from mixscale import simulator as simulators
+    from mixscale.bench.plot import plot_regret
+
+    objective = simulators.load(simulator, metric=metric, noise=noise, runs=runs)
+    out = out or Path("results/benchmark")
+    with _progress(len(names) * len(seed_list)) as progress:
+        task = progress.add_task("", total=len(names) * len(seed_list))
 
         def tick(strategy: str, seed: int) -> None:
             progress.update(task, advance=1, description=f"{strategy} seed {seed}")
 
-        result = bench.run(objective, names, seeds=seeds, budget=budget, workers=workers, progress=tick)
+        result = bench.run(objective, names, seeds=seed_list, budget=budget, workers=workers, progress=tick)
     result.meta.update({"simulator": simulator, "noise": noise, "command": " ".join(sys.argv)})
     result.save(out)
     plot_regret(result, out / "regret.png")
@@ -73,12 +128,68 @@ def benchmark(
     console.print(f"saved {out}/traces.parquet, summary.json, regret.png")
 
 
+def _run_suite(names, seed_list, budget, workers, families, out: Path) -> None:
+    from mixscale.bench.suite import BUDGETS, describe, family_names, run_suite, save_suite
+
+    fams = _split(families) if families is not None else family_names()
+    if not fams:
+        raise ValidationError("families", "name at least one family")
+    for f in fams:
+        describe(f)
+    top = budget or max(BUDGETS)
+    budgets = sorted({b for b in BUDGETS if b < top} | {top})
+    total = len(fams) * len(names) * len(seed_list)
+    with _progress(total) as progress:
+        task = progress.add_task("", total=total)
+
+        def tick(fam: str, strategy: str, seed: int) -> None:
+            progress.update(task, advance=1, description=f"{fam} {strategy} seed {seed}")
+
+        result = run_suite(fams, names, seed_list, budgets, workers=workers, out=out, progress=tick)
+    save_suite(result, out, command=" ".join(["mixscale", *sys.argv[1:]]))
+    _print_suite(result, names)
+    console.print(f"saved {out}/suite.json and <family>.json / .png per family (runs under {out}/runs/)")
+
+
+def _print_suite(result, names: list[str]) -> None:
+    seeds = _seed_text(result.seeds)
+    for b in result.budgets:
+        reg = result.regrets(b)
+        t = Table(title=f"Median final regret at budget {b:g} target runs, {seeds} per strategy and family")
+        t.add_column("family")
+        for n in names:
+            t.add_column(n, justify="right")
+        for fam, row in reg.iterrows():
+            best = row.min()
+            t.add_row(fam, *(f"[bold]{row[n]:.3g}[/]" if row[n] == best else f"{row[n]:.3g}" for n in names))
+        console.print(t)
+        if "mfms" not in names or len(names) < 2:
+            continue
+        sp = result.speedups(b)
+        t = Table(
+            title=f"mfms's median speedup at budget {b:g} ({seeds}; 0 = its median seed never reached and "
+            "kept the baseline's final median regret)"
+        )
+        t.add_column("family")
+        others = [n for n in names if n != "mfms"]
+        for n in others:
+            t.add_column(f"vs {n}", justify="right")
+        for fam, row in sp.iterrows():
+            t.add_row(fam, *(f"{row[n]:.2f}x" for n in others))
+        console.print(t)
+        worst = result.worst(b)
+        console.print(f"[bold]worst family at budget {b:g}[/]: {worst}", highlight=False)
+        _print_results(result.at(worst, b), names)
+
+
 def _print_results(result, names: list[str]) -> None:
     from mixscale.strategies import BASELINES
 
     final = result.final()
+    seeds = _seed_text(sorted(set(int(s) for s in result.traces["seed"])))
     t = Table(
-        title=f"Final recommendation regret ({result.metric}, budget {result.budget:g}, optimum {result.optimum:.4f})"
+        title=f"Final recommendation regret ({result.metric}, budget {result.budget:g}, optimum {result.optimum:.4f}; "
+        f"{seeds} per strategy)"
     )
     for col in ("strategy", "median regret", "IQR", "queries", "ask s/query"):
         t.add_column(col, justify="right" if col != "strategy" else "left")
@@ -97,7 +208,7 @@ def _print_results(result, names: list[str]) -> None:
         table = result.speedup_table(methods, baselines)
         t = Table(
             title="Speedup = cost the baseline needs to reach its final median regret / cost the method needs "
-            "(median over seeds [IQR])"
+            f"(median over {seeds} [IQR])"
         )
         t.add_column("method")
         for b in baselines:

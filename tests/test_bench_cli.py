@@ -1,0 +1,63 @@
+"""``mixscale benchmark``: seed ranges, the suite, and numeric options that must fail in one line."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from mixscale.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--noise", "nan"),
+        ("--noise", "inf"),
+        ("--noise", "-1"),
+        ("--budget", "nan"),
+        ("--budget", "inf"),
+        ("--budget", "-3"),
+        ("--budget", "0"),
+        ("--seeds", "0"),
+        ("--seed-start", "-1"),
+        ("--workers", "0"),
+    ],
+)
+def test_bad_numbers_are_one_line_errors_and_write_nothing(tmp_path, option, value):
+    out = tmp_path / "bench"
+    result = runner.invoke(app, ["benchmark", option, value, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: " + option.lstrip("-")), result.output
+    assert not out.exists()
+
+
+def test_suite_refuses_single_simulator_options(tmp_path):
+    result = runner.invoke(app, ["benchmark", "--suite", "--noise", "2", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2 and "noise" in result.output
+    result = runner.invoke(app, ["benchmark", "--suite", "--families", "nope", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2 and "nope" in result.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_seed_start_shifts_the_seeds_and_the_table_says_how_many(tmp_path):
+    out = tmp_path / "bench"
+    args = ["benchmark", "--simulator", "analytic", "--strategies", "random,hyperband", "--workers", "1"]
+    result = runner.invoke(app, [*args, "--seeds", "2", "--seed-start", "10", "--budget", "0.5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 seeds (10..11)" in " ".join(result.output.split())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["meta"]["seeds"] == [10, 11]
+
+
+def test_suite_command_on_one_family(tmp_path):
+    out = tmp_path / "suite"
+    args = ["benchmark", "--suite", "--families", "faithful-vertex", "--strategies", "random,hyperband"]
+    result = runner.invoke(app, [*args, "--seeds", "2", "--budget", "1", "--workers", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "budget 1 target runs, 2 seeds (0..1)" in " ".join(result.output.split())
+    summary = json.loads((out / "suite.json").read_text())
+    assert summary["seeds"] == [0, 1] and summary["budgets"] == [1.0]
+    assert (out / "faithful-vertex.png").exists() and (out / "faithful-vertex.json").exists()
