@@ -213,7 +213,7 @@ class BenchResult:
         """The same runs cut at a smaller ``budget``: each seed keeps the recommendations recorded at costs
         ``<= budget`` (strategies are not told their budget, so this is the run a budget-``budget`` call would have
         made, judged at the last checkpoint at or before ``budget``). A seed with no record by then has regret inf."""
-        if not (math.isfinite(budget) and 0 < budget <= self.budget * (1 + 1e-9)):
+        if not (np.isfinite(budget) and 0 < budget <= self.budget * (1 + 1e-9)):
             raise ValidationError("budget", f"must be in (0, {self.budget:g}], got {budget!r}")
         kept = self.traces[self.traces["cost"] <= budget * (1 + 1e-9)]
         missing = []
