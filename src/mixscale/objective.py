@@ -165,21 +165,34 @@ def _positive(value: Any, name: str) -> float:
 
 def dense_optimum(objective: BenchmarkObjective, n: int = 20000, seed: int = 0) -> tuple[np.ndarray, float]:
     """Best target mixture by dense search: vertices, edge midpoints, ``n`` Dirichlet draws at two
-    concentrations, then local refinement of the best few by shrinking random perturbations."""
+    concentrations, then local refinement of the best few by shrinking random perturbations.
+
+    On a constrained space the same search runs inside the feasible set (the points nearest the vertices and edge
+    midpoints, uniform feasible draws, feasible perturbations), so the optimum is the constrained one."""
     space, metric = objective.space, objective.metric
     rng = np.random.default_rng(seed)
     k = space.k
     eye = np.eye(k)
     edges = np.array([(eye[i] + eye[j]) / 2 for i in range(k) for j in range(i + 1, k)])
-    pool = np.vstack(
-        [
-            eye,
-            edges,
-            space.uniform_mixture()[None],
-            simplex.sample_dirichlet(rng, n // 2, k, 1.0),
-            simplex.sample_dirichlet(rng, n - n // 2, k, 0.3),
-        ]
-    )
+    if space.constrained:
+        pool = np.vstack(
+            [
+                space.project(np.vstack([eye, edges])),
+                space.uniform_mixture()[None],
+                space.sample_mixtures(rng, n // 2),
+                space.sample_mixtures(rng, n - n // 2, alpha=0.3),
+            ]
+        )
+    else:
+        pool = np.vstack(
+            [
+                eye,
+                edges,
+                space.uniform_mixture()[None],
+                simplex.sample_dirichlet(rng, n // 2, k, 1.0),
+                simplex.sample_dirichlet(rng, n - n // 2, k, 0.3),
+            ]
+        )
     sign = 1.0 if metric.minimize else -1.0
     vals = sign * objective.target_value(pool)
     order = np.argsort(vals)[:5]
@@ -187,7 +200,7 @@ def dense_optimum(objective: BenchmarkObjective, n: int = 20000, seed: int = 0) 
     for start in order:
         w, v = pool[start], vals[start]
         for radius in (0.1, 0.03, 0.01, 0.003):
-            cand = simplex.perturb(rng, w, max(16, n // 200), radius)
+            cand = space.perturb(rng, w, max(16, n // 200), radius)
             cv = sign * objective.target_value(cand)
             j = int(np.argmin(cv))
             if cv[j] < v:

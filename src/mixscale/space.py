@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from mixscale import constraints as _constraints
 from mixscale import simplex
 from mixscale.errors import ValidationError
 
@@ -87,7 +88,12 @@ def _as_scale(item: Any, i: int) -> Scale:
 
 @dataclass(frozen=True, init=False)
 class Space:
-    """Domains, scale ladder (small to large), step grid (ascending) and target ``(scale, steps)``.
+    """Domains, scale ladder (small to large), step grid (ascending), target ``(scale, steps)`` and constraints.
+
+    Constraints (keyword-only; see :mod:`mixscale.constraints`): ``bounds``, ``fixed``, ``tokens`` with
+    ``max_epochs`` and ``target_tokens``, and ``linear``. They are validated here, the feasible set is checked to
+    be non-empty, and every sampling, projection and validation method of the space stays inside it. A space
+    without constraints behaves exactly as the plain simplex (same draws for the same generator).
 
     >>> space = Space(["web", "code"], [("s", 1e6, 1e4), ("l", 1e7, 1e4)], [100, 1000])
     >>> space.target, space.cost("s", 100)
@@ -98,7 +104,10 @@ class Space:
     scales: tuple[Scale, ...]
     steps: tuple[int, ...]
     target: tuple[str, int]
+    constraints: _constraints.Constraints
     _index: dict[str, int] = field(repr=False, compare=False)
+    _polytope: simplex.Polytope | None = field(repr=False, compare=False)
+    _region: dict[str, tuple[float, float]] | None = field(repr=False, compare=False)
 
     def __init__(
         self,
@@ -106,6 +115,13 @@ class Space:
         scales: Iterable[Any],
         steps: Iterable[int],
         target: tuple[str, int] | None = None,
+        *,
+        bounds: Mapping[str, Sequence[float]] | None = None,
+        fixed: Mapping[str, float] | None = None,
+        tokens: Mapping[str, float] | None = None,
+        max_epochs: float | Mapping[str, float] | None = None,
+        linear: Any = None,
+        target_tokens: float | None = None,
     ) -> None:
         domains = tuple(domains)
         if len(domains) < 2:
@@ -151,6 +167,24 @@ class Space:
         object.__setattr__(self, "steps", steps)
         object.__setattr__(self, "target", (str(target[0]), tsteps))
         object.__setattr__(self, "_index", {n: i for i, n in enumerate(names)})
+        tscale = scales[self._index[str(target[0])]]
+        planned = None if tscale.tokens_per_step is None else float(tscale.tokens_per_step) * tsteps
+        cons = _constraints.parse(
+            domains,
+            bounds=bounds,
+            fixed=fixed,
+            tokens=tokens,
+            max_epochs=max_epochs,
+            linear=linear,
+            target_tokens=target_tokens,
+            default_target_tokens=planned,
+        )
+        poly, region = _constraints.polytope(domains, cons) if cons else (None, None)
+        if poly is not None and not len(poly.b) and np.all(poly.lower == 0.0) and np.all(poly.upper == 1.0):
+            poly = None  # constraints that cut nothing: the plain simplex, drawn exactly as without them
+        object.__setattr__(self, "constraints", cons)
+        object.__setattr__(self, "_polytope", poly)
+        object.__setattr__(self, "_region", region)
 
     # ----------------------------------------------------------------- basics
     @property
@@ -191,11 +225,17 @@ class Space:
         return self.flops(scale, steps) / self.flops(*self.target)
 
     # --------------------------------------------------------------- mixtures
-    def validate_mixture(self, mixture: Mapping[str, float] | Sequence[float] | np.ndarray, name: str = "mixture"):
-        """Return ``mixture`` as a length-``k`` array after checking it is a point of this space's simplex.
+    def validate_mixture(
+        self,
+        mixture: Mapping[str, float] | Sequence[float] | np.ndarray,
+        name: str = "mixture",
+        feasible: bool = True,
+    ):
+        """Return ``mixture`` as a length-``k`` array after checking it is a point of this space's simplex and,
+        unless ``feasible=False`` (e.g. for past runs told as data), satisfies its constraints.
 
         Accepts a mapping with exactly this space's domains, or a sequence in domain order. Raises
-        :class:`ValidationError` naming the bad field otherwise.
+        :class:`ValidationError` naming the bad field (and the violated constraint) otherwise.
         """
         if isinstance(mixture, Mapping):
             missing = [d for d in self.domains if d not in mixture]
@@ -224,7 +264,56 @@ class Space:
         total = float(w.sum())
         if abs(total - 1.0) > SUM_TOLERANCE:
             raise ValidationError(name, f"weights must sum to 1 (within {SUM_TOLERANCE:g}), got {total:.9g}")
-        return w / total
+        w = w / total
+        if feasible and self._polytope is not None:
+            self._check_feasible(w, name)
+        return w
+
+    def _check_feasible(self, w: np.ndarray, name: str, tol: float = 1e-9) -> None:
+        for atom in _constraints._atoms(self.domains, self.constraints):
+            if atom.kind == "row":
+                lhs, bad = float(np.dot(atom.row, w)), float(np.dot(atom.row, w)) > atom.value + tol
+                field_name, got = name, f"{abs(lhs):.6g}"
+            else:
+                x = float(w[atom.i])
+                bad = x < atom.value - tol if atom.kind == "lo" else x > atom.value + tol
+                field_name, got = f"{name}.{self.domains[atom.i]}", f"{x:.6g}"
+            if bad:
+                raise ValidationError(field_name, f"violates {atom.text} (got {got})")
+
+    # ------------------------------------------------------------ constraints
+    @property
+    def constrained(self) -> bool:
+        """True when the feasible set is smaller than the simplex."""
+        return self._polytope is not None
+
+    @property
+    def polytope(self) -> simplex.Polytope | None:
+        """The feasible polytope (``None`` when the space is the whole simplex)."""
+        return self._polytope
+
+    def feasible_region(self) -> dict[str, tuple[float, float]]:
+        """Each domain's smallest and largest feasible weight (by linear programming)."""
+        if self._region is None:
+            return {d: (0.0, 1.0) for d in self.domains}
+        return dict(self._region)
+
+    def is_feasible(self, W: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+        """Per row of ``W``: on the simplex and inside every constraint (within ``tol``)."""
+        W = np.atleast_2d(np.asarray(W, dtype=float))
+        if self._polytope is not None:
+            return self._polytope.contains(W, tol)
+        return (np.abs(W.sum(axis=1) - 1.0) <= tol) & np.all(W >= -tol, axis=1)
+
+    def with_constraints(self, **constraints: Any) -> Space:
+        """This space with the given constraints (replacing any it had)."""
+        return Space(self.domains, self.scales, self.steps, self.target, **constraints)
+
+    def epochs(self, mixture: Mapping[str, float] | np.ndarray, tokens_seen: float) -> dict[str, float]:
+        r"""Epochs per domain with a known token count for a run of ``tokens_seen`` tokens: :math:`w_d D / T_d`."""
+        w = self.validate_mixture(mixture, feasible=False) if isinstance(mixture, Mapping) else np.asarray(mixture)
+        idx = {d: i for i, d in enumerate(self.domains)}
+        return {d: float(w[idx[d]]) * tokens_seen / t for d, t in self.constraints.tokens}
 
     def mixture_dict(self, w: np.ndarray | Sequence[float]) -> dict[str, float]:
         return {d: float(x) for d, x in zip(self.domains, np.asarray(w, dtype=float), strict=True)}
@@ -239,11 +328,47 @@ class Space:
         return Config(self.mixture_dict(w), scale, steps)
 
     def sample_mixtures(self, rng: np.random.Generator, n: int, alpha: float = 1.0) -> np.ndarray:
-        """``n`` mixtures from Dirichlet(alpha); ``alpha = 1`` is uniform on the simplex."""
-        return simplex.sample_dirichlet(rng, n, self.k, alpha)
+        """``n`` mixtures from Dirichlet(alpha); ``alpha = 1`` is uniform on the simplex.
+
+        On a constrained space: uniform on the feasible polytope (``alpha`` < 1 mixes in a quarter of draws
+        projected from Dirichlet(alpha), to keep reaching the faces)."""
+        if self._polytope is None:
+            return simplex.sample_dirichlet(rng, n, self.k, alpha)
+        W = self._polytope.sample(rng, n)
+        if alpha < 1.0 and n >= 4:
+            m = n // 4
+            W[:m] = self._polytope.project(simplex.sample_dirichlet(rng, m, self.k, alpha))
+        return W
+
+    def sample_design(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` space-filling mixtures for an initial design (scrambled Sobol; see :func:`simplex.sample_sobol`)."""
+        if self._polytope is None:
+            return simplex.sample_sobol(rng, n, self.k)
+        return self._polytope.design(rng, n)
+
+    def project(self, V: np.ndarray) -> np.ndarray:
+        """Euclidean projection of each row of ``V`` onto the feasible set (the simplex when unconstrained)."""
+        if self._polytope is None:
+            return simplex.project(V)
+        return self._polytope.project(V)
+
+    def perturb(self, rng: np.random.Generator, w: np.ndarray, n: int, scale: float) -> np.ndarray:
+        """``n`` random feasible neighbours of ``w`` (Gaussian steps of size ``scale``, projected back)."""
+        if self._polytope is None:
+            return simplex.perturb(rng, w, n, scale)
+        return self._polytope.perturb(rng, w, n, scale)
 
     def uniform_mixture(self) -> np.ndarray:
-        return np.full(self.k, 1.0 / self.k)
+        """The uniform mixture, or its projection onto the feasible set."""
+        w = np.full(self.k, 1.0 / self.k)
+        return w if self._polytope is None else self._polytope.project(w[None])[0]
+
+    def extreme_mixtures(self) -> np.ndarray:
+        """The simplex's vertices, or on a constrained space the feasible points nearest to them (corners where
+        good mixtures often sit)."""
+        if self._polytope is None:
+            return np.eye(self.k)
+        return self._polytope.project(np.eye(self.k))
 
     # ------------------------------------------------------------ coordinates
     def fidelity_coordinates(self, scale: str, steps: int) -> tuple[float, float]:
