@@ -149,7 +149,7 @@ def test_evaluate_rejects_junk_wrong_keys_and_pickles(tmp_path):
 
 
 def test_run_all_quick_with_tiny_zoo(tmp_path, monkeypatch):
-    from mixscale.exchangeable import experiments as cli
+    from mixscale.exchangeable import presets as cli
 
     tiny = {"n_layers": 1, "d_model": 16, "n_heads": 2, "d_ff": 32, "steps": 2, "batch_size": 4}
     zoo = {k: {**v, **tiny, "seq_len": 16} for k, v in cli.ZOO.items()}
@@ -168,3 +168,24 @@ def test_run_all_quick_with_tiny_zoo(tmp_path, monkeypatch):
     assert {"evaluate", "bandit", "active_learning", "diagnostics"} <= set(summary)
     assert (tmp_path / "ckpt" / "gp-cpi.pt").is_file()
     assert (tmp_path / "quick" / "al" / "al_nll.png").is_file()
+
+
+def test_active_learning_paper_protocol_command(tmp_path):
+    ak = tmp_path / "a.pt"
+    args = ["train", "--out", str(ak), "--prior", "al", "--prior-param", "snap=false", "--steps", "2", *TINY]
+    assert runner.invoke(app, args).exit_code == 0
+    out = tmp_path / "paper"
+    r = runner.invoke(
+        app,
+        ["active-learning", "--checkpoint", str(ak), "--out", str(out), "--reps", "3", "--n-acquire", "2",
+         "--rollouts", "2", "--horizon", "2"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "al_summary.json").read_text())
+    assert summary["protocol"] == "paper" and summary["final_labels"] == 7
+    assert set(summary["final_nll"]) == {"multi", "one", "exact", "exact-total", "random"}
+    assert "exact-total" in r.output and (out / "al_nll.png").is_file()
+    r = runner.invoke(app, ["active-learning", "--checkpoint", str(ak), "--protocol", "nope"])
+    assert r.exit_code == 2 and "protocol" in r.output
+    r = runner.invoke(app, ["active-learning", "--checkpoint", str(ak), "--rules", "exact-epistemic"])
+    assert r.exit_code == 2 and "rules" in r.output  # a greedy-only rule under the paper protocol

@@ -19,12 +19,14 @@ import torch
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from mixscale.errors import ValidationError
 
-from . import experiments
+from . import experiments, presets
 from .models import ModelConfig
 from .oracles import bayes_sequence_nll
+from .paper_al import PAPER_AL_RULES
 from .priors import ActiveLearningPrior, BanditPrior, make_prior
 from .tasks import AL_RULES, BANDIT_RULES
 from .train import TrainConfig, train
@@ -279,27 +281,48 @@ def bandit_cmd(
 def active_learning_cmd(
     checkpoint: Annotated[Path, typer.Option(help="checkpoint trained on the active-learning prior")],
     out: Annotated[Path, typer.Option()] = Path("results/exchangeable/al"),
-    rules: str = typer.Option("multi,one,random,exact-epistemic,exact-total", help=f"subset of {AL_RULES}"),
-    reps: int = typer.Option(100),
-    n_acquire: int = typer.Option(14, help="labels acquired after the 5 initial ones"),
-    rollouts: int = typer.Option(20),
-    horizon: int = typer.Option(20),
+    protocol: str = typer.Option(
+        "paper",
+        help="paper: continuous x, pool scored once from the 5 initial labels, top-k for k = 1..19, 20 rollouts × "
+        "19 imagined points; greedy: rescore after every label (our earlier protocol)",
+    ),
+    rules: str = typer.Option(
+        None, help=f"comma-separated; paper: subset of {PAPER_AL_RULES} (default all); greedy: subset of {AL_RULES}"
+    ),
+    reps: int = typer.Option(None, help="repetitions (default: paper 200, greedy 100)"),
+    n_acquire: int = typer.Option(None, help="labels acquired after the 5 initial ones (default: paper 19, greedy 14)"),
+    rollouts: int = typer.Option(20, help="multi-step rollouts per candidate"),
+    horizon: int = typer.Option(None, help="imagined points per rollout (default: paper 19, greedy 20)"),
     seed: int = typer.Option(0),
     threads: int = typer.Option(1),
 ) -> None:
-    """Active learning with rollout-based epistemic uncertainty vs total predictive σ."""
+    """Active learning: multi-step (imagined data) vs one-step (predictive σ) vs exact posterior vs random."""
     _setup(threads, seed)
-    rl = _csv_list(rules, AL_RULES, "--rules")
-    for v, hint in (
-        (reps, "--reps"),
-        (n_acquire, "--n-acquire"),
-        (rollouts, "--rollouts"),
-        (horizon, "--horizon"),
-    ):
+    if protocol not in ("paper", "greedy"):
+        raise typer.BadParameter(f"must be 'paper' or 'greedy', got {protocol!r}", param_hint="--protocol")
+    paper = protocol == "paper"
+    allowed = PAPER_AL_RULES if paper else AL_RULES
+    rl = _csv_list(rules or ",".join(allowed), allowed, "--rules")
+    reps = reps or (200 if paper else 100)
+    n_acquire = n_acquire or (19 if paper else 14)
+    horizon = horizon or (19 if paper else 20)
+    for v, hint in ((reps, "--reps"), (n_acquire, "--n-acquire"), (rollouts, "--rollouts"), (horizon, "--horizon")):
         _positive(v, hint)
+    if paper and n_acquire > 95:
+        raise typer.BadParameter("the pool has 95 points", param_hint="--n-acquire")
     if rollouts < 2 and "multi" in rl:
         raise typer.BadParameter("must be >= 2 for the multi rule", param_hint="--rollouts")
-    console.print(_run(experiments.run_active_learning, checkpoint, out, rl, reps, n_acquire, rollouts, horizon, seed))
+    fn = experiments.run_active_learning_paper if paper else experiments.run_active_learning
+    summary = _run(fn, checkpoint, out, rl, reps, n_acquire, rollouts, horizon, seed)
+    table = Table(title=f"test NLL after {n_acquire} acquired labels ({summary['final_labels']} in all), {reps} reps")
+    for col in ("rule", "model NLL ± s.e.", "exact-posterior NLL, same labels", "picks in epistemic half"):
+        table.add_column(col)
+    for r in rl:
+        m, o = summary["final_nll"][r], summary["final_oracle_nll_same_labels"][r]
+        pick = summary["epistemic_pick_fraction"][r]
+        table.add_row(r, f"{m['mean']:.3f} ± {m['se']:.3f}", f"{o['mean']:.3f} ± {o['se']:.3f}", f"{pick:.0%}")
+    console.print(table)
+    console.print(f"written to {out}")
 
 
 @app.command("diagnostics")
@@ -341,7 +364,7 @@ def run_all_cmd(
 ) -> None:
     """Train (or reuse) the model zoo and run evaluate, bandit, active learning and diagnostics."""
     _setup(threads, seed)
-    res = _run(experiments.run_all, out, quick, seed, device)
+    res = _run(presets.run_all, out, quick, seed, device)
     console.print(f"results in {res}")
 
 

@@ -21,11 +21,12 @@ from mixscale.errors import ValidationError
 
 from . import plots
 from .diagnostics import joint_ll_gap, martingale_check, permutation_spread
-from .models import ExchangeableTransformer, ModelConfig
+from .models import ExchangeableTransformer
 from .oracles import GPOracle
-from .priors import ActiveLearningPrior, BanditPrior, GPPrior, make_prior
-from .tasks import AL_RULES, BANDIT_RULES, active_learning, thompson_sampling
-from .train import TrainConfig, load_checkpoint, train
+from .paper_al import active_learning_paper
+from .priors import ActiveLearningPrior, BanditPrior, GPPrior
+from .tasks import active_learning, thompson_sampling
+from .train import load_checkpoint
 
 __all__ = [
     "Reporter",
@@ -34,9 +35,7 @@ __all__ = [
     "run_bandit",
     "run_active_learning",
     "run_diagnostics",
-    "run_all",
-    "ZOO",
-    "MODES",
+    "run_active_learning_paper",
 ]
 
 Tick = Callable[[int, str], None]
@@ -48,7 +47,7 @@ class Reporter(Protocol):
     def task(self, description: str, total: int) -> Tick: ...
 
 
-class _Silent:
+class Silent:
     def task(self, description: str, total: int) -> Tick:
         return lambda completed, info="": None
 
@@ -79,7 +78,7 @@ def _final(values: Tensor) -> dict[str, float]:
 def _curve_rows(key: str, name: str, xs: list[int], vals: Tensor, **extra: Any) -> list[dict[str, Any]]:
     mean, lo, hi = plots.mean_band(vals)
     return [
-        {key: name, **extra, "x": x, "mean": float(mean[i]), "lo95": float(lo[i]), "hi95": float(hi[i])}
+        {key: name, **extra, "x": x, "mean": float(mean[i]), "lo_3se": float(lo[i]), "hi_3se": float(hi[i])}
         for i, x in enumerate(xs)
     ]
 
@@ -96,7 +95,7 @@ def run_evaluate(
 ) -> list[dict[str, Any]]:
     """Joint log-likelihood gap to the exact GP for each checkpoint and context size → evaluate.csv/.png."""
     loaded = [(path, *load_for(path, GPPrior)) for path in checkpoints]
-    tick = (report or _Silent()).task("joint LL vs GP", len(checkpoints) * len(contexts))
+    tick = (report or Silent()).task("joint LL vs GP", len(checkpoints) * len(contexts))
     rows: list[dict[str, Any]] = []
     for path, model, prior, ckpt in loaded:
         for n_ctx in contexts:
@@ -138,7 +137,7 @@ def run_bandit(
     max_context = int(ckpt["train_config"]["seq_len"])
     regrets = {}
     for rule in rules:
-        tick = (report or _Silent()).task(f"TS {rule}", rounds)
+        tick = (report or Silent()).task(f"TS {rule}", rounds)
         res = thompson_sampling(
             model,
             prior,
@@ -184,6 +183,7 @@ AL_NAMES = {
     "multi": "multi-step (rollout epistemic)",
     "one": "one-step (predictive σ)",
     "random": "random",
+    "exact": "exact posterior: multi-step statistic",
     "exact-epistemic": "exact posterior: epistemic",
     "exact-total": "exact posterior: total σ",
 }
@@ -204,7 +204,7 @@ def run_active_learning(
     model, prior, _ = load_for(path, ActiveLearningPrior)
     results = {}
     for rule in rules:
-        tick = (report or _Silent()).task(f"AL {rule}", n_acquire)
+        tick = (report or Silent()).task(f"AL {rule}", n_acquire)
         results[rule] = active_learning(
             model,
             prior,
@@ -216,40 +216,15 @@ def run_active_learning(
             seed=seed,
             on_step=lambda k, tick=tick: tick(k, ""),
         )
-    out.mkdir(parents=True, exist_ok=True)
-    labels = next(iter(results.values())).labels
-    rows = [
-        row
-        for rule, res in results.items()
-        for name, vals in (("model", res.nll), ("oracle", res.oracle_nll))
-        for row in _curve_rows("rule", rule, labels, vals, nll_of=name)
-    ]
-    pd.DataFrame(rows).rename(columns={"x": "labels"}).to_csv(out / "al.csv", index=False)
     summary: dict[str, Any] = {
+        "protocol": "greedy",
         "reps": reps,
         "rollouts": rollouts,
         "horizon": horizon,
         "seed": seed,
         "checkpoint": str(path),
-        "final_labels": labels[-1],
-        "final_nll": {r: _final(v.nll) for r, v in results.items()},
-        "final_oracle_nll_same_labels": {r: float(v.oracle_nll[:, -1].mean()) for r, v in results.items()},
-        "epistemic_pick_fraction": {r: float(v.epistemic_picks.float().mean()) for r, v in results.items()},
     }
-    if 19 in labels:
-        i = labels.index(19)
-        summary["nll_at_19_labels"] = {r: float(v.nll[:, i].mean()) for r, v in results.items()}
-    write_json(out / "al_summary.json", summary)
-    for fname, attr, what in (("al_nll.png", "nll", "causal model"), ("al_nll_exact.png", "oracle_nll", "exact")):
-        plots.curves_png(
-            out / fname,
-            labels,
-            {AL_NAMES[k]: getattr(v, attr) for k, v in results.items()},
-            xlabel="number of labels",
-            ylabel=f"test NLL ({what})",
-            title=f"Active learning: {what} NLL ({reps} reps)",
-        )
-    return summary
+    return _al_outputs(out, results, summary, "greedy protocol")
 
 
 def run_diagnostics(
@@ -270,7 +245,7 @@ def run_diagnostics(
         model, prior, ckpt = load_for(path, GPPrior)
         entries.append((label(ckpt), model, prior))
     entries.append(("gp-exact", GPOracle(entries[0][2]), entries[0][2]))
-    tick = (report or _Silent()).task("diagnostics", len(entries))
+    tick = (report or Silent()).task("diagnostics", len(entries))
     rows, curves = [], {}
     for name, model, prior in entries:
         perm = permutation_spread(model, prior, n_sets=n_sets, set_size=set_size, n_perms=n_perms, seed=seed)
@@ -304,121 +279,71 @@ def run_diagnostics(
     return rows
 
 
-# Model zoo for run-all: one checkpoint per (architecture, prior), reused by every experiment.
-ZOO: dict[str, dict[str, Any]] = {
-    "gp-causal": {"prior": "gp", "attention": "causal", "steps": 2500, "batch_size": 32, "seq_len": 64},
-    "gp-cpi": {"prior": "gp", "attention": "cpi", "steps": 2500, "batch_size": 32, "seq_len": 64},
-    "bandit-causal": {"prior": "bandit", "attention": "causal", "steps": 1500, "batch_size": 16, "seq_len": 128},
-    "al-causal": {
-        "prior": "al",
-        "attention": "causal",
-        "steps": 2500,
-        "batch_size": 32,
-        "seq_len": 64,
-        "fourier_features": 8,
-    },
-}
-_COMMON: dict[str, Any] = {
-    "bandit_rounds": 100,
-    "bandit_horizon": 100,
-    "eval_contexts": [0, 10, 30],
-    "eval_targets": 20,
-    "eval_perms": 4,
-    "diag_set_size": 20,
-    "diag_perms": 16,
-    "diag_context": 5,
-    "diag_horizon": 30,
-    "diag_rollouts": 64,
-}
-MODES: dict[str, dict[str, Any]] = {
-    "quick": {
-        "step_mult": 1,
-        "bandit_reps": 100,
-        "al_reps": 100,
-        "al_acquire": 14,
-        "al_rollouts": 10,
-        "al_horizon": 10,
-        "eval_sets": 128,
-        "diag_sets": 64,
-        **_COMMON,
-    },
-    "full": {
-        "step_mult": 8,
-        "bandit_reps": 1000,
-        "al_reps": 200,
-        "al_acquire": 30,
-        "al_rollouts": 20,
-        "al_horizon": 20,
-        "eval_sets": 512,
-        "diag_sets": 256,
-        **_COMMON,
-    },
-}
-
-
-def train_zoo(ckdir: Path, step_mult: int, seed: int, device: str, report: Reporter | None = None) -> dict[str, Path]:
-    """Train (or resume / reuse) every checkpoint of :data:`ZOO` under ``ckdir``."""
-    paths = {}
-    for name, spec in ZOO.items():
-        p = make_prior(spec["prior"])
-        arch = {k: v for k, v in spec.items() if k in ModelConfig.__dataclass_fields__}
-        tcfg = TrainConfig(
-            steps=spec["steps"] * step_mult,
-            batch_size=spec["batch_size"],
-            seq_len=spec["seq_len"],
-            lr=3e-4,
-            min_lr=3e-4 / 10,
-            seed=seed,
-            device=device,
+def _al_outputs(out: Path, results: dict[str, Any], summary: dict[str, Any], what: str) -> dict[str, Any]:
+    """Shared tail of both AL runners: al.csv, al_summary.json, al_nll.png (model) and al_nll_exact.png."""
+    out.mkdir(parents=True, exist_ok=True)
+    labels = next(iter(results.values())).labels
+    rows = [
+        row
+        for rule, res in results.items()
+        for name, vals in (("model", res.nll), ("oracle", res.oracle_nll))
+        for row in _curve_rows("rule", rule, labels, vals, nll_of=name)
+    ]
+    pd.DataFrame(rows).rename(columns={"x": "labels"}).to_csv(out / "al.csv", index=False)
+    summary.update(
+        final_labels=labels[-1],
+        final_nll={r: _final(v.nll) for r, v in results.items()},
+        final_oracle_nll_same_labels={r: _final(v.oracle_nll) for r, v in results.items()},
+        epistemic_pick_fraction={r: float(v.epistemic_picks.float().mean()) for r, v in results.items()},
+    )
+    write_json(out / "al_summary.json", summary)
+    reps = summary["reps"]
+    for fname, attr, by in (("al_nll.png", "nll", "causal model"), ("al_nll_exact.png", "oracle_nll", "exact")):
+        plots.curves_png(
+            out / fname,
+            labels,
+            {AL_NAMES[k]: getattr(v, attr) for k, v in results.items()},
+            xlabel="number of labels (5 initial + acquired)",
+            ylabel=f"test NLL ({by} predictive)",
+            title=f"Active learning, {what}: {by} NLL ({reps} reps)",
         )
-        paths[name] = ckdir / f"{name}.pt"
-        tick = (report or _Silent()).task(f"train {name}", tcfg.steps)
-        train(ModelConfig(x_dim=p.x_dim, **arch), p, tcfg, paths[name], on_step=lambda s, _l, t=tick: t(s, ""))
-    return paths
+    return summary
 
 
-def run_all(out: Path, quick: bool, seed: int, device: str, report: Reporter | None = None) -> Path:
-    """Train (or reuse) the zoo and run all four experiments; returns the results folder."""
-    m = MODES["quick" if quick else "full"]
-    paths = train_zoo(out / ("ckpt" if quick else "ckpt-full"), m["step_mult"], seed, device, report)
-    res = out / ("quick" if quick else "full")
-    gp_paths = [paths["gp-causal"], paths["gp-cpi"]]
-    summary: dict[str, Any] = {"mode": "quick" if quick else "full", "seed": seed}
-    summary["evaluate"] = run_evaluate(
-        gp_paths, res / "evaluate", m["eval_contexts"], m["eval_targets"], m["eval_sets"], m["eval_perms"], seed, report
-    )
-    summary["bandit"] = run_bandit(
-        paths["bandit-causal"],
-        res / "bandit",
-        list(BANDIT_RULES),
-        m["bandit_reps"],
-        m["bandit_rounds"],
-        m["bandit_horizon"],
-        seed,
-        report,
-    )
-    summary["active_learning"] = run_active_learning(
-        paths["al-causal"],
-        res / "al",
-        list(AL_RULES),
-        m["al_reps"],
-        m["al_acquire"],
-        m["al_rollouts"],
-        m["al_horizon"],
-        seed,
-        report,
-    )
-    summary["diagnostics"] = run_diagnostics(
-        gp_paths,
-        res / "diagnostics",
-        m["diag_sets"],
-        m["diag_set_size"],
-        m["diag_perms"],
-        m["diag_context"],
-        m["diag_horizon"],
-        m["diag_rollouts"],
-        seed,
-        report,
-    )
-    write_json(res / "summary.json", summary)
-    return res
+def run_active_learning_paper(
+    path: Path,
+    out: Path,
+    rules: list[str],
+    reps: int,
+    n_acquire: int,
+    rollouts: int,
+    horizon: int,
+    seed: int,
+    report: Reporter | None = None,
+) -> dict[str, Any]:
+    """The seed paper's protocol (:mod:`.paper_al`) for each rule → al.csv, al_summary.json, al_nll*.png."""
+    model, prior, ckpt = load_for(path, ActiveLearningPrior)
+    results = {}
+    for rule in rules:
+        tick = (report or Silent()).task(f"AL (paper) {rule}", n_acquire)
+        results[rule] = active_learning_paper(
+            model,
+            rule=rule,
+            n_reps=reps,
+            n_acquire=n_acquire,
+            n_rollouts=rollouts,
+            horizon=horizon,
+            seed=seed,
+            on_step=lambda k, tick=tick: tick(k, ""),
+        )
+    summary: dict[str, Any] = {
+        "protocol": "paper",
+        "reps": reps,
+        "rollouts": rollouts,
+        "horizon": horizon,
+        "seed": seed,
+        "checkpoint": str(path),
+        "checkpoint_step": int(ckpt["step"]),
+        "checkpoint_prior": ckpt["prior"]["params"],
+    }
+    return _al_outputs(out, results, summary, "paper protocol")

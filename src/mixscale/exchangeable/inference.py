@@ -32,6 +32,7 @@ __all__ = [
     "joint_log_likelihood",
     "rollout_epistemic_std",
     "predictive_mean_path",
+    "rollout_mean_std",
 ]
 
 
@@ -54,7 +55,13 @@ def _ones(b: int, n: int) -> Tensor:
 
 @torch.inference_mode()
 def _generate_cached(
-    model: ExchangeableTransformer, xc: Tensor, yc: Tensor, xg: Tensor, noise: Tensor, valid: Tensor
+    model: ExchangeableTransformer,
+    xc: Tensor,
+    yc: Tensor,
+    xg: Tensor,
+    noise: Tensor,
+    valid: Tensor,
+    last_params: list[Tensor] | None = None,
 ) -> Tensor:
     """KV-cached generation into per-layer caches (2, B·heads, N + H + 1, d_h), allocated once.
 
@@ -94,7 +101,10 @@ def _generate_cached(
             bias[:, 0, pos : pos + 2] = ctx_row
             h = model.decode(tokens, caches, pos, bias[:, :, : pos + 2])
             pos += 1  # the context token's keys/values are now part of the cache
-        out[:, t] = model.head.sample(model.head(h), noise[:, t])
+        params = model.head(h)
+        out[:, t] = model.head.sample(params, noise[:, t])
+    if last_params is not None:
+        last_params.append(params)  # head parameters of the last step (its draw is out[:, -1])
     return out
 
 
@@ -246,3 +256,46 @@ def predictive_mean_path(
     else:
         params = torch.cat([model(xs[:, : n + t], ys[:, : n + t], x_star) for t in range(h + 1)], 1)
     return model.head.mean_std(params)
+
+
+@torch.no_grad()
+def rollout_mean_std(
+    model: ExchangeableTransformer,
+    xc: Tensor,
+    yc: Tensor,
+    x_star: Tensor,
+    *,
+    n_rollouts: int,
+    horizon: int,
+    generator: torch.Generator,
+    chunk_size: int = 4096,
+) -> Tensor:
+    """The seed paper's multi-step epistemic statistic at candidate inputs: (B, P).
+
+    For each candidate ``x*`` (B, P, d) and each of ``n_rollouts`` rollouts, imagine ``horizon`` outcomes at
+    ``x*`` and take the model's predictive mean at ``x*`` given the context plus those imagined points,
+    ``μ_H^{(r)}(x*) = E[y | x*, D ∪ {(x*, ŷ_t^{(r)})}_{t ≤ H}]``; return ``sd_r μ_H^{(r)}(x*)``. Under an exact
+    posterior this is ``sqrt(Var[E(y|x*) | D] − E Var[E(y|x*) | D_H])`` — the part of the epistemic spread that
+    H more observations at x* would remove.
+    """
+    b, p, d = x_star.shape
+    rep = p * n_rollouts
+    xs = x_star.repeat_interleave(n_rollouts, 1).reshape(b * rep, 1, d)
+    ctx_x = xc.repeat_interleave(rep, 0)
+    ctx_y = yc.repeat_interleave(rep, 0)
+    # H imagined points plus one more step whose predictive (given all H) is the statistic's μ_H
+    noise = model.head.draw_noise((b * rep, horizon + 1), generator)
+    means = []
+    for s in range(0, b * rep, chunk_size):
+        e = slice(s, s + chunk_size)
+        xg = xs[e].expand(-1, horizon + 1, -1)
+        if model.is_causal:  # KV cache: the last step's head parameters come with the generation
+            last: list[Tensor] = []
+            valid = _ones(xg.shape[0], xc.shape[1])
+            _generate_cached(model, ctx_x[e], ctx_y[e], xg, noise[e], valid, last_params=last)
+            params = last[0]
+        else:
+            yg = generate(model, ctx_x[e], ctx_y[e], xg[:, :horizon], noise=noise[e, :horizon])
+            params = model(torch.cat([ctx_x[e], xg[:, :horizon]], 1), torch.cat([ctx_y[e], yg], 1), xs[e])[:, 0]
+        means.append(model.head.mean_std(params)[0])
+    return torch.cat(means).view(b, p, n_rollouts).std(-1)

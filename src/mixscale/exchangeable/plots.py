@@ -1,4 +1,4 @@
-"""PNG figures for the exchangeable experiments (matplotlib, Agg backend): mean curves with 95% bands."""
+"""PNG figures for the exchangeable experiments (matplotlib, Agg backend): mean curves with ±3 s.e. bands."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-__all__ = ["mean_band", "curves_png", "bars_png"]
+__all__ = ["BAND_SE", "mean_band", "curves_png", "bars_png"]
 
 
-def mean_band(values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Mean over repetitions (dim 0) and a normal-approximation 95% confidence band."""
+BAND_SE = 3.0  # bands are mean ± 3 standard errors over repetitions
+
+
+def mean_band(values: Tensor, n_se: float = BAND_SE) -> tuple[Tensor, Tensor, Tensor]:
+    """Mean over repetitions (dim 0) and the band mean ± ``n_se`` standard errors."""
     mean = values.mean(0)
-    half = 1.96 * values.std(0) / max(values.shape[0], 1) ** 0.5 if values.shape[0] > 1 else torch.zeros_like(mean)
+    half = n_se * values.std(0) / max(values.shape[0], 1) ** 0.5 if values.shape[0] > 1 else torch.zeros_like(mean)
     return mean, mean - half, mean + half
 
 
@@ -32,7 +35,8 @@ def curves_png(
     title: str,
     reference: dict[str, Tensor] | None = None,
 ) -> None:
-    """One line per entry of ``curves`` ((R, len(x)) per-repetition values) with a shaded 95% band."""
+    """One line per entry of ``curves`` ((R, len(x)) per-repetition values) with a shaded ±3 s.e. band; a
+    reference (e.g. an exact-posterior value) is a dashed line."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, vals in curves.items():
         mean, lo, hi = mean_band(vals)
@@ -42,9 +46,9 @@ def curves_png(
         ax.plot(x, vals.mean(0).numpy(), "--", color="gray", label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8, title=f"bands: ±{BAND_SE:g} s.e.", title_fontsize=8)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

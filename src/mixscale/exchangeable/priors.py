@@ -240,12 +240,12 @@ class ActiveLearningPrior:
     def sample(self, batch_size: int, n: int, generator: torch.Generator) -> SequenceBatch:
         s, tau = self.region_scales()
         theta = s * torch.randn(batch_size, self.n_regions, generator=generator)
-        region = torch.randint(self.n_regions, (batch_size, n), generator=generator)
         if self.snap:
+            region = torch.randint(self.n_regions, (batch_size, n), generator=generator)
             x = self.centres()[region]
-        else:
-            u = torch.rand(batch_size, n, generator=generator)
-            x = self.low + self.width * (region.float() + u)
+        else:  # x ~ U[low, high]; its region is read off x, so region_of(x) is the region y came from
+            x = self.low + (self.high - self.low) * torch.rand(batch_size, n, generator=generator)
+            region = self.region_of(x[..., None])
         y = theta.gather(1, region) + tau[region] * torch.randn(batch_size, n, generator=generator)
         return SequenceBatch(x=x[..., None], y=y, latent={"theta": theta, "region": region})
 
