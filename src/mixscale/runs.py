@@ -8,11 +8,13 @@ Schema (Parquet or CSV; `validate` checks it and names the first bad column and 
 | `scale` | str | scale name on the ladder |
 | `params` | int > 0 | non-embedding parameters N |
 | `tokens_per_step` | int > 0 | batch size × context |
-| `step` | int > 0 | training step of this evaluation |
-| `max_steps` | int ≥ step | the run's planned length (its learning-rate schedule ends there) |
-| `seed` | int | training seed |
+| `max_steps` | int > 0 | the run's planned length (its learning-rate schedule ends there); may differ by scale |
 | `w:<domain>` | float ≥ 0 | mixture weights, summing to 1 per row |
-| `loss:<domain>`, `loss:avg` | float | validation cross-entropy in **bits per byte** (minimized) |
+| `loss:<domain>`, `loss:avg` | float | validation cross-entropy (minimized), in the table's `unit` |
+
+Optional, with defaults: `step` (int, step ≤ max_steps; default `max_steps`: a table of final values, one row per
+run), `seed` (int; default 0), `unit` (one of `UNITS`, the same on every row; default `bits_per_byte`, what our
+sweep records — a table that mixes units is rejected, never converted).
 
 Optional provenance columns written by our sweep: `flops` (6·N·tokens so far), `train_seconds`, `code_version`,
 `hardware`, `torch`, `tokenizer_sha256`, `corpus_sha256` (JSON of domain → hash), `mixture_index`.
@@ -32,7 +34,14 @@ import pandas as pd
 from mixscale.errors import ValidationError
 from mixscale.space import training_flops
 
-REQUIRED = ("run_id", "scale", "params", "tokens_per_step", "step", "max_steps", "seed")
+REQUIRED = ("run_id", "scale", "params", "tokens_per_step", "max_steps")
+UNITS = ("bits_per_byte", "nats_per_token", "bits_per_token", "nats_per_byte")
+DEFAULT_UNIT = "bits_per_byte"
+
+
+def unit_of(df: pd.DataFrame) -> str:
+    """The unit of the table's `loss:` metrics (its `unit` column, else the default)."""
+    return str(df["unit"].iloc[0]) if "unit" in df.columns and len(df) else DEFAULT_UNIT
 
 
 def weight_columns(df: pd.DataFrame) -> list[str]:
@@ -56,6 +65,21 @@ def validate(df: pd.DataFrame, where: str = "runs table") -> pd.DataFrame:
     if df.empty:
         raise ValidationError("run_id", f"{where} has no rows")
     df = df.copy()
+    if "step" not in df.columns:
+        df["step"] = df["max_steps"]
+    if "seed" not in df.columns:
+        df["seed"] = 0
+    if "unit" in df.columns:
+        units = df["unit"].astype(str)
+        bad = ~units.isin(UNITS)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValidationError(
+                "unit", f"{where} row {row}: unit must be one of {list(UNITS)}, got {units.iloc[row]!r}"
+            )
+        if units.nunique() > 1:
+            raise ValidationError("unit", f"{where} mixes units {sorted(units.unique())}; convert to one first")
+        df["unit"] = units
     for col in ("params", "tokens_per_step", "step", "max_steps", "seed"):
         values = pd.to_numeric(df[col], errors="coerce")
         bad = values.isna() | (values != np.round(values))

@@ -41,7 +41,9 @@ def test_valid_table_passes_and_round_trips(tmp_path):
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [
-        (lambda d: d.drop(columns="step"), "step"),
+        (lambda d: d.drop(columns="max_steps"), "max_steps"),
+        (lambda d: d.assign(unit="bits"), "unit"),
+        (lambda d: d.assign(unit=["nats_per_token"] * 3 + ["bits_per_byte"] * 3), "unit"),
         (lambda d: d.drop(columns=["loss:a", "loss:avg"]), "loss:<domain>"),
         (lambda d: d.drop(columns=["w:b"]), "w:<domain>"),
         (lambda d: d.assign(**{"w:a": 0.9}), "w:<domain>"),

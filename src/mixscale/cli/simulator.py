@@ -1,4 +1,4 @@
-"""`mixscale simulator fit RUNS`: held-out R² of every fit method, per metric and scale, and the chosen method."""
+"""`mixscale simulator fit|findings|synth`: choose and check a simulator fit; re-measure findings; synthetic tables."""
 
 from __future__ import annotations
 
@@ -15,21 +15,50 @@ from mixscale.cli._common import split as _split
 console = Console(width=200)
 app = typer.Typer(help="Simulators fitted to runs tables.", no_args_is_help=True)
 
+DEFAULT_METHODS = "poly,mlp,gbm,mixlaw,gp"
+
+
+def _score_table(method: str, table, score: float, counts) -> Table:
+    metrics = list(dict.fromkeys(m for _, m in table.columns))
+    shown = metrics if len(metrics) <= 8 else (["loss:avg"] if "loss:avg" in metrics else metrics[:1])
+    t = Table(title=f"{method}: held-out R² / Spearman ρ of final values (selection score {score:.3f})")
+    t.add_column("scale")
+    t.add_column("runs", justify="right")
+    for m in shown:
+        t.add_column(m.removeprefix("loss:"), justify="right")
+    if len(shown) < len(metrics):
+        t.add_column(f"mean of {len(metrics)} metrics", justify="right")
+    for scale, row in table.iterrows():
+        cells = [f"{row[('r2', m)]:.3f} / {row[('spearman', m)]:.3f}" for m in shown]
+        if len(shown) < len(metrics):
+            cells.append(
+                f"{np.nanmean(row['r2'].to_numpy(float)):.3f} / {np.nanmean(row['spearman'].to_numpy(float)):.3f}"
+            )
+        t.add_row(scale, str(counts[scale]), *cells)
+    return t
+
 
 @app.command("fit")
 @_boundary
 def fit_command(
     runs: Path = typer.Argument(None, help="Runs table (.parquet or .csv); default: the shipped runs."),
-    methods: str = typer.Option("mlp,poly", help="Fit methods to compare (comma-separated)."),
+    methods: str = typer.Option(DEFAULT_METHODS, help="Model families to compare (comma-separated)."),
     folds: int = typer.Option(5, help="Cross-validation folds (by run)."),
     seed: int = typer.Option(0, help="Seed of the fold assignment."),
+    ensemble: bool = typer.Option(True, help="Also score the mean of the best two families."),
+    store: bool = typer.Option(True, help="Store the choice for the fitted simulator of this table (user cache)."),
 ) -> None:
-    """Cross-validate fit methods (folds hold out whole runs); print R² of final values per metric per scale."""
-    from mixscale.errors import ValidationError
-    from mixscale.simulator import regression as fitting
-    from mixscale.simulator.fitted import _load, seed_noise
+    """Cross-validate model families (folds hold out whole runs); print R² and Spearman per scale, and the choice.
 
-    df = _load(runs)
+    The choice maximizes ½ (R² + Spearman ρ) at the largest scale, averaged over metrics. With --store (and the
+    default folds and seed) `FittedSimulator(runs=...)` reuses it instead of re-running the selection.
+    """
+    from mixscale.errors import ValidationError
+    from mixscale.runs import unit_of
+    from mixscale.simulator import regression as fitting
+    from mixscale.simulator.fitted import fingerprint, load_runs, seed_noise, store_choice
+
+    df = load_runs(runs)
     names = _split(methods)
     bad = [m for m in names if m not in fitting.METHODS]
     if bad or not names:
@@ -38,28 +67,51 @@ def fit_command(
         raise ValidationError("folds", "must be at least 2")
     n_runs = df["run_id"].nunique()
     console.print(
-        f"{n_runs} runs, {len(df)} curve points, {df['scale'].nunique()} scales, metrics in bits per byte; "
+        f"{n_runs} runs, {len(df)} curve points, {df['scale'].nunique()} scales, "
+        f"{len(fitting.metric_columns(df))} metrics in {unit_of(df).replace('_', ' ')}; "
         f"{folds}-fold cross-validation by run"
     )
-    scores = {}
-    for method in names:
-        table = fitting.r2_table(fitting.cross_validate(df, method, folds, seed))
-        scores[method] = float(np.nanmean(table.to_numpy()))
-        t = Table(title=f"{method}: held-out R² of final values (mean {scores[method]:.3f})")
-        t.add_column("scale")
-        t.add_column("runs", justify="right")
-        for m in table.columns:
-            t.add_column(m.removeprefix("loss:"), justify="right")
-        counts = df[df["step"] == df["max_steps"]].groupby("scale")["run_id"].nunique()
-        for scale, row in table.iterrows():
-            t.add_row(scale, str(counts[scale]), *(f"{v:.3f}" for v in row))
-        console.print(t)
-    best = max(scores, key=scores.get)
-    console.print(f"chosen method: [bold]{best}[/] (mean held-out R² {scores[best]:.3f})")
+    counts = df[df["step"] == df["max_steps"]].groupby("scale")["run_id"].nunique()
+    best, scores, _ = fitting.choose(
+        df, names, folds, seed, ensemble=ensemble,
+        progress=lambda m, table, score: console.print(_score_table(m, table, score, counts)),
+    )  # fmt: skip
+    console.print(
+        f"chosen method: [bold]{best}[/] (selection score {scores[best]:.3f}: ½ (R² + ρ) at the largest scale)"
+    )
+    if store and folds == 5 and seed == 0:
+        key = fingerprint(df)
+        store_choice(key, best, scores)
+        console.print(f"stored as the fitted simulator's choice for this table ({key})")
     metric = "loss:avg" if "loss:avg" in df.columns else fitting.metric_columns(df)[0]
     a, b = seed_noise(df, metric)
     if np.isfinite(a):
         console.print(f"seed noise of {metric}: σ(N) = exp({a:.3f} {b:+.3f}·ln N)")
+
+
+@app.command("synth")
+@_boundary
+def synth_command(
+    out: Path = typer.Option(..., help="Where to write the table (.parquet or .csv)."),
+    domains: int = typer.Option(17, help="Number of domains."),
+    scales: str = typer.Option(
+        "xs:2e7:1e9:800,m:1.5e8:8e9:250,l:1e9:2.5e10:64", help="Ladder as name:params:tokens:runs, comma-separated."
+    ),
+    seed: int = typer.Option(0, help="Seed of the law and of the runs."),
+    noise: float = typer.Option(0.005, help="Seed noise at N = 1e7 (nats per token)."),
+    curve_points: int = typer.Option(1, help="Evaluations per run (1: final losses only)."),
+) -> None:
+    """Write a synthetic runs table from a known data-mixing × scaling law (`mixscale.simulator.synth`)."""
+    from mixscale.errors import ValidationError
+    from mixscale.simulator.synth import parse_scales, synth_table
+
+    if out.suffix not in (".parquet", ".csv"):
+        raise ValidationError("out", f"expected a .parquet or .csv path, got {out}")
+    df, _ = synth_table(domains, parse_scales(scales), seed, noise, curve_points)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(out, index=False) if out.suffix == ".parquet" else df.to_csv(out, index=False)
+    sizes = ", ".join(f"{s}: {n}" for s, n in df.groupby("scale", sort=False)["run_id"].nunique().items())
+    console.print(f"→ {out}: {domains} domains, runs per scale {sizes}; {len(df)} rows; losses in nats per token")
 
 
 @app.command("findings")
@@ -67,7 +119,7 @@ def fit_command(
 def findings_command(
     runs: Path = typer.Argument(None, help="Runs table (.parquet or .csv); default: the shipped runs."),
     out: Path = typer.Option(Path("results/findings"), help="Folder for findings.json and the PNG figures."),
-    method: str = typer.Option("poly", help="Model refitted by analyses (a) and (b): poly or mlp."),
+    method: str = typer.Option("poly", help="Model refitted by analyses (a) and (b): a family of `simulator fit`."),
     metric: str = typer.Option("loss:avg", help="Metric whose optimum is tracked across scales."),
 ) -> None:
     """Re-measure the seed paper's findings (a) scale augmentation, (b) partial runs, (c) optimum vs scale."""
@@ -80,12 +132,12 @@ def findings_command(
 
     from mixscale.errors import ValidationError
     from mixscale.simulator import findings
-    from mixscale.simulator.fitted import FittedSimulator, _load
+    from mixscale.simulator.fitted import FittedSimulator, load_runs
     from mixscale.simulator.regression import METHODS
 
     if method not in METHODS:
         raise ValidationError("method", f"must be one of {list(METHODS)}, got {method!r}")
-    df = _load(runs)
+    df = load_runs(runs)
     if metric not in df.columns:
         raise ValidationError("metric", f"{metric!r} is not a column of the runs table")
     out.mkdir(parents=True, exist_ok=True)

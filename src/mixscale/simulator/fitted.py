@@ -1,10 +1,14 @@
 """The simulator fitted to real pre-training runs — mixscale's default benchmark objective.
 
-`FittedSimulator(runs)` fits a regression model (`mixscale.simulator.regression`, method picked by held-out R²) from a
-runs table and answers any (w, m, z) on the table's ladder in milliseconds:
+`FittedSimulator(runs)` fits a regression model (`mixscale.simulator.regression`: the family chosen by cross-validation
+by run, scored on R² and Spearman at the largest scale; the choice is stored) from a runs table and answers any
+(w, m, z) on the table's ladder in milliseconds:
 
 * the space: the table's domains, its scales (with their N and tokens per step, so cost is FLOPs), and a step grid
-  of ¼, ½ and all of the common schedule length; the target is the largest scale at the full schedule;
+  of ¼, ½ and all of the target scale's schedule (only the full schedule if its runs have one evaluation each)
+  plus every other scale's own schedule length; the target is the largest scale at its full schedule;
+* schedules: each scale keeps its own (the mode of its runs' ``max_steps``, S_m). A query (m, z) with z ≤ S_m is
+  step z of a run on S_m's schedule; z > S_m is a longer run whose schedule ends at z (D / D_max = 1);
 * `evaluate`: the model's learning curve at the table's evaluation steps up to z, plus **seed noise** — one
   offset per run drawn from N(0, σ(N)²) with σ(N) fitted (log-linear in N) to the spread of the replicate runs
   (same mixture and scale, different seeds), and a small independent jitter per curve point;
@@ -41,7 +45,8 @@ def shipped_runs_path() -> Path:
     return Path(str(resources.files("mixscale.simulator").joinpath("data", SHIPPED)))
 
 
-def _load(runs: str | Path | pd.DataFrame | None) -> pd.DataFrame:
+def load_runs(runs: str | Path | pd.DataFrame | None) -> pd.DataFrame:
+    """A validated runs table: the shipped one (None), a DataFrame, or a .parquet / .csv path."""
     if runs is None:
         return runs_table.read(shipped_runs_path())
     if isinstance(runs, pd.DataFrame):
@@ -74,18 +79,27 @@ def seed_noise(df: pd.DataFrame, metric: str) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def _space_of(df: pd.DataFrame) -> tuple[Space, np.ndarray]:
+def schedules(df: pd.DataFrame) -> dict[str, int]:
+    """Each scale's schedule length: the most common ``max_steps`` of its runs."""
+    return {str(s): int(g.mode().iloc[0]) for s, g in df.groupby("scale")["max_steps"]}
+
+
+def _space_of(df: pd.DataFrame) -> tuple[Space, dict[str, int], dict[str, np.ndarray]]:
     domains = tuple(c[2:] for c in runs_table.weight_columns(df))
     by_scale = df.groupby("scale")[["params", "tokens_per_step"]].first().sort_values("params")
     scales = tuple(Scale(name, float(r.params), float(r.tokens_per_step)) for name, r in by_scale.iterrows())
-    max_steps = int(df["max_steps"].mode().iloc[0])
-    eval_steps = np.sort(df.loc[df["max_steps"] == max_steps, "step"].unique())
+    sched = schedules(df)
+    eval_steps = {
+        s: np.sort(df.loc[(df["scale"] == s) & (df["max_steps"] == sched[s]), "step"].unique()) for s in sched
+    }
+    target = scales[-1].name
+    top, steps_top = sched[target], eval_steps[target]
 
     def nearest(z: float) -> int:
-        return int(eval_steps[np.argmin(np.abs(eval_steps - z))])
+        return int(steps_top[np.argmin(np.abs(steps_top - z))])
 
-    steps = tuple(sorted({nearest(max_steps / 4), nearest(max_steps / 2), max_steps}))
-    return Space(domains, scales, steps), eval_steps
+    steps = tuple(sorted({nearest(top / 4), nearest(top / 2), top, *sched.values()}))
+    return Space(domains, scales, steps, target=(target, top)), sched, eval_steps
 
 
 class FittedSimulator:
@@ -98,28 +112,27 @@ class FittedSimulator:
         method: str = "auto",
         noise: float = 1.0,
     ) -> None:
-        self.table = _load(runs)
+        self.table = load_runs(runs)
         self.metrics = runs_table.metric_columns(self.table)
         if metric not in self.metrics:
             raise ValidationError("metric", f"{metric!r} is not in the runs table (metrics: {self.metrics})")
-        if method not in ("auto", *fitting.METHODS):
+        if method != "auto" and not fitting.is_method(method):
             raise ValidationError("method", f"must be 'auto' or one of {list(fitting.METHODS)}, got {method!r}")
         if not (noise >= 0):
             raise ValidationError("noise", "must be >= 0")
         self.metric = Metric(metric, minimize=not metric.startswith("accuracy"))
-        self.space, self.eval_steps = _space_of(self.table)
+        self.space, self.schedules, self.eval_steps = _space_of(self.table)
+        self.unit = runs_table.unit_of(self.table)
         self.noise = float(noise)
         self.method = method
         self._noise_ab = seed_noise(self.table, metric)
-        self._max_steps = int(self.table["max_steps"].mode().iloc[0])
+        self._max_steps = max(self.space.steps)
         self._optimum: tuple[np.ndarray, float] | None = None
 
     # ------------------------------------------------------------------ the fitted model
     @cached_property
     def fingerprint(self) -> str:
-        cols = ["run_id", "step", *runs_table.weight_columns(self.table), *self.metrics]
-        blob = self.table[cols].round(8).to_csv(index=False).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return fingerprint(self.table)
 
     @cached_property
     def chosen_method(self) -> str:
@@ -129,9 +142,8 @@ class FittedSimulator:
         found = _stored(name)
         if found is not None:
             return json.loads(found.read_text())["method"]
-        scores = {m: select_score(self.table, m) for m in fitting.METHODS}
-        best = max(scores, key=scores.get)
-        _store(name, json.dumps({"method": best, "scores": scores}).encode())
+        best, scores, _ = fitting.choose(self.table)
+        store_choice(self.fingerprint, best, scores)
         return best
 
     @cached_property
@@ -142,7 +154,7 @@ class FittedSimulator:
         if method == "mlp":  # the MLP ensemble takes ~10 s to train: cache its weights per table
             name = f"mlp-{self.fingerprint}.pt"
             path = _stored(name)
-            model = fitting.MLPModel()
+            model = fitting.make_model("mlp", k)
             if path is not None:
                 return model.load_state(X, Y, torch.load(path, weights_only=True))
             model.fit(X, Y)
@@ -157,8 +169,9 @@ class FittedSimulator:
         s = self.space.scale(scale)
         W = np.atleast_2d(mixtures)
         out = []
+        schedule = self.schedules[scale]
         for z in np.atleast_1d(steps):
-            X = fitting.features(W, s.params, z * s.tokens_per_step, self._max_steps * s.tokens_per_step)
+            X = fitting.features(W, s.params, z * s.tokens_per_step, max(z, schedule) * s.tokens_per_step)
             out.append(self.model.predict(X))
         return np.stack(out)
 
@@ -177,8 +190,9 @@ class FittedSimulator:
         w = self.space.validate_mixture(config.mixture)
         z = int(config.steps)
         if z > self._max_steps:
-            raise ValidationError("steps", f"{z} exceeds the runs' schedule length {self._max_steps}")
-        points = [int(t) for t in self.eval_steps if t <= z] or [z]
+            raise ValidationError("steps", f"{z} exceeds the longest schedule length in the runs, {self._max_steps}")
+        own = self.eval_steps[config.scale] if z <= self.schedules[config.scale] else []
+        points = [int(t) for t in own if t <= z] or [z]
         if points[-1] != z:
             points.append(z)
         values = self._metric(self.predict(w, config.scale, points))[:, 0]
@@ -201,9 +215,20 @@ class FittedSimulator:
         return self._optimum
 
 
+def fingerprint(df: pd.DataFrame) -> str:
+    """A hash of a runs table's runs, steps, mixtures and metrics: the key of its stored fit artifacts."""
+    cols = ["run_id", "step", *runs_table.weight_columns(df), *runs_table.metric_columns(df)]
+    return hashlib.sha256(df[cols].round(8).to_csv(index=False).encode()).hexdigest()[:16]
+
+
+def store_choice(key: str, method: str, scores: dict[str, float]) -> None:
+    """Store a table's chosen family (and every family's selection score) for `FittedSimulator(method="auto")`."""
+    _store(f"choice-{key}.json", json.dumps({"method": method, "scores": scores}).encode())
+
+
 def select_score(df: pd.DataFrame, method: str) -> float:
-    """Model-selection score: held-out R² averaged over metrics and scales (5 folds by run)."""
-    return float(np.nanmean(fitting.r2_table(fitting.cross_validate(df, method)).to_numpy()))
+    """Model-selection score of one method (`regression.selection_score`, 5 folds by run)."""
+    return fitting.selection_score(fitting.score_table(fitting.cross_validate(df, method)))
 
 
 def _cache_dir() -> Path:
@@ -231,12 +256,12 @@ class ReplaySimulator:
     """Answers only what was run: the recorded metric of a table mixture at one of its scales and eval steps."""
 
     def __init__(self, metric: str = "loss:avg", runs: str | Path | pd.DataFrame | None = None):
-        self.table = _load(runs)
+        self.table = load_runs(runs)
         metrics = runs_table.metric_columns(self.table)
         if metric not in metrics:
             raise ValidationError("metric", f"{metric!r} is not in the runs table (metrics: {metrics})")
         self.metric = Metric(metric, minimize=not metric.startswith("accuracy"))
-        self.space, self.eval_steps = _space_of(self.table)
+        self.space, _, self.eval_steps = _space_of(self.table)
         self._wcols = runs_table.weight_columns(self.table)
 
     def mixtures(self, scale: str | None = None) -> np.ndarray:
