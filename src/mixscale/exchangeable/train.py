@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -104,7 +105,9 @@ def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValidationError("checkpoint", f"no checkpoint at {path}")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 — torch raises UnpicklingError, RuntimeError, EOFError, ... on junk
         msg = f"{path} is not a torch weights-only file (tensors and plain containers only): {type(err).__name__}"
         raise ValidationError("checkpoint", msg) from None
