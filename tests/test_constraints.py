@@ -165,3 +165,46 @@ def test_unconstrained_space_draws_as_before():
     assert np.array_equal(
         sp.sample_design(np.random.default_rng(5), 7), simplex.sample_sobol(np.random.default_rng(5), 7, 5)
     )
+
+
+# ------------------------------------------------------------------------------------------------ strategies
+# Model-based strategies: a 190-run design (told), then 10 (mfms-paper: 5) asks on the fitted model (fast).
+OPTIONS = {
+    "mfms": dict(n_init=190, n_targets=32, n_pool=256),
+    "mfbo": dict(n_init=190, n_targets=32, n_pool=256),
+    "mfms-paper": dict(n_init=195, n_starts=1),
+    "regmix": dict(n_simulations=2000, regressor="quadratic"),
+}
+
+
+def _objective(space):
+    from mixscale.objectives.function import FunctionObjective
+
+    best = np.array([0.1, 0.6, 0.1, 0.1, 0.1])  # outside the constraints (code capped at 0.4)
+
+    def fn(mixture, scale, steps):
+        w = np.array([mixture[d] for d in DOMAINS])
+        return float(((w - best) ** 2).sum() + 0.1 * (2 - space.scale_index(scale)) + 10.0 / steps)
+
+    return FunctionObjective(space, fn)
+
+
+@pytest.mark.parametrize("name", ["random", "hyperband", "mfbo", "regmix", "mfms-paper", "mfms"])
+def test_every_strategy_asks_and_recommends_only_feasible_mixtures(name):
+    from mixscale import strategies
+
+    sp = constrained()
+    obj = _objective(sp)
+    strat = strategies.create(name, sp, obj.cost, seed=0, **OPTIONS.get(name, {}))
+    asks, told = [], 0
+    while len(asks) < 200:
+        config = strat.ask()
+        asks.append(config)
+        if told < strat.get_params().get("n_init", 200) or name in ("random", "hyperband", "regmix"):
+            strat.tell(config, obj.evaluate(config))
+            told += 1
+    W = np.array([c.weights(sp.domains) for c in asks])
+    assert sp.polytope.violation(W).max() <= 1e-9
+    rec = strat.recommend()
+    assert sp.polytope.violation(np.array([rec.mixture[d] for d in sp.domains])).max() <= 1e-9
+    sp.validate_mixture(rec.mixture)

@@ -185,8 +185,25 @@ class Strategy(ABC):
         return float(sum(self.history.costs))
 
     def _config(self, w: np.ndarray, scale: str, steps: int) -> Config:
+        """A query; on a constrained space ``w`` is projected onto the feasible set (a no-op for feasible ``w``)."""
+        if self.space.constrained:
+            return Config(self.space.mixture_dict(self.space.project(w)[0]), scale, int(steps))
         w = np.clip(np.asarray(w, dtype=float), 0.0, None)
         return Config(self.space.mixture_dict(w / w.sum()), scale, int(steps))
+
+    def _feasible(self, idx) -> list[int]:
+        """The history rows among ``idx`` whose mixtures satisfy the space's constraints (told data may not)."""
+        idx = list(idx)
+        if not self.space.constrained or not idx:
+            return idx
+        ok = self.space.is_feasible(np.array([self.history.mixtures[i] for i in idx]))
+        return [i for i, good in zip(idx, ok, strict=True) if good]
+
+    def _observed_mixtures(self) -> np.ndarray:
+        """Observed mixtures that may be recommended (the feasible ones), as a ``(n, k)`` array."""
+        if not self.space.constrained:
+            return np.array(self.history.mixtures)
+        return np.array(self.history.mixtures)[self._feasible(range(len(self.history)))].reshape(-1, self.space.k)
 
     def _external(self, value: float | None) -> float | None:
         """Internal (minimize) value back to the metric's direction."""
@@ -200,7 +217,7 @@ class Strategy(ABC):
         idx = range(len(h))
         if at_target_only:
             idx = [i for i in idx if (h.scales[i], h.steps[i]) == self.space.target]
-        idx = list(idx)
+        idx = self._feasible(idx)
         if not idx:
             return Recommendation(self.space.mixture_dict(self.space.uniform_mixture()), source="uniform (no data)")
         i = min(idx, key=lambda j: h.values[j])

@@ -104,7 +104,9 @@ class Hyperband(Strategy):
         if not len(h):
             return self._best_observed()
         top = max(h.steps[i] for i in range(len(h)) if h.scales[i] == self.space.target[0])
-        idx = [i for i in range(len(h)) if h.steps[i] == top and h.scales[i] == self.space.target[0]]
+        idx = self._feasible(i for i in range(len(h)) if h.steps[i] == top and h.scales[i] == self.space.target[0])
+        if not idx:
+            return self._best_observed()
         i = min(idx, key=lambda j: h.values[j])
         return Recommendation(
             self.space.mixture_dict(h.mixtures[i]), self._external(h.values[i]), None, f"best at {top} steps"

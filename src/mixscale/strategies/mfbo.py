@@ -18,7 +18,6 @@ import torch
 from botorch.models import SingleTaskMultiFidelityGP
 from botorch.models.transforms.outcome import Standardize
 
-from mixscale import simplex
 from mixscale.space import Config, Space
 from mixscale.strategies.base import Recommendation, Strategy
 from mixscale.surrogates.gp import fit_lbfgs
@@ -71,11 +70,10 @@ class MultiFidelityBO(Strategy):
         return post.mean.squeeze(-1).numpy(), post.variance.squeeze(-1).clamp_min(0).sqrt().numpy()
 
     def _target_set(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        k = self.space.k
-        pool = np.vstack([simplex.sample_dirichlet(rng, self.n_pool, k, 1.0), np.array(self.history.mixtures)])
+        pool = np.vstack([self.space.sample_mixtures(rng, self.n_pool), self._observed_mixtures()])
         mean, _ = self._target_mean(pool)
         top = pool[np.argsort(mean)[: n // 2]]
-        return np.vstack([top, simplex.sample_dirichlet(rng, n - len(top), k, 1.0)])
+        return np.vstack([top, self.space.sample_mixtures(rng, n - len(top))])
 
     def ask(self) -> Config:
         if len(self.history) < self.n_init:

@@ -34,7 +34,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from mixscale import simplex
 from mixscale.errors import ValidationError
 from mixscale.space import Config, Space
 from mixscale.strategies.base import Recommendation, Strategy
@@ -93,7 +92,7 @@ class MFMS(Strategy):
         self._refine = [f for f in self._fidelities if self.cost(*f) >= self.refine_min_cost - 1e-12] or list(
             self._fidelities
         )
-        self._design = simplex.sample_sobol(self.rng, self.n_init, self.space.k) if self.n_init else None
+        self._design = self.space.sample_design(self.rng, self.n_init) if self.n_init else None
         # The rungs' scale coordinates for the GP's ladder kernel (fixed by the space).
         self._levels = [self.space.fidelity_coordinates(s.name, self.space.steps[-1])[0] for s in self.space.scales]
 
@@ -145,21 +144,21 @@ class MFMS(Strategy):
 
     def _target_set(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Candidate target mixtures: best by posterior mean in a pool, their neighbours, uniform draws."""
-        k = self.space.k
-        observed = np.array(self.history.mixtures)
+        sp = self.space
+        observed = self._observed_mixtures()
         pool = np.vstack(
             [
-                simplex.sample_dirichlet(rng, self.n_pool // 2, k, 1.0),
-                simplex.sample_dirichlet(rng, self.n_pool // 2, k, 0.3),
+                sp.sample_mixtures(rng, self.n_pool // 2),
+                sp.sample_mixtures(rng, self.n_pool // 2, alpha=0.3),
                 observed,
             ]
         )
         mean, _ = self._target_mean(pool)
         top = pool[np.argsort(mean)[: n // 4]]
-        local = np.vstack([simplex.perturb(rng, w, 6, 0.05) for w in top[:8]] + [top])
+        local = np.vstack([sp.perturb(rng, w, 6, 0.05) for w in top[:8]] + [top])
         lmean, _ = self._target_mean(local)
         best = local[np.argsort(lmean)[: n // 2]]
-        return np.vstack([best, simplex.sample_dirichlet(rng, n - len(best), k, 1.0)])
+        return np.vstack([best, sp.sample_mixtures(rng, n - len(best))])
 
     def _design_point(self, i: int) -> Config:
         """Design run ``i``; past the end of the design (more parallel asks than design left), a uniform draw."""
@@ -201,7 +200,7 @@ class MFMS(Strategy):
         mean, std = self._target_mean(W)
         w = W[int(np.argmin(mean))]
         for radius in (0.03, 0.01):
-            cand = np.vstack([w, simplex.perturb(rng, w, 64, radius)])
+            cand = np.vstack([w, self.space.perturb(rng, w, 64, radius)])
             m, _ = self._target_mean(cand)
             w = cand[int(np.argmin(m))]
         m, s = self._target_mean(w[None])

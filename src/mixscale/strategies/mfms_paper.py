@@ -9,6 +9,8 @@ r"""``mfms-paper``: the seed paper's MFMS-GP as published (arXiv 2503.21023).
   ``(w, m, z)`` maximizing :math:`\mathrm{EI} / \mathrm{cost}^{\alpha_t}` with :math:`\alpha_t = 0.99^t`. When the
   best EI drops below :math:`10^{-4}`, all lengthscales shrink by 5%.
 * Recommendation: the mixture with the best observed value.
+* On a constrained space (not in the paper) the EI maximizer is projected onto the feasible set before it is
+  asked, and the recommendation is the best observed *feasible* mixture.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ class RegMix(Strategy):
         kind = self.select_regressor(W, y)
         reg = _Regressor(kind, self.seed).fit(W, y)
         rng = np.random.default_rng([self.seed, len(y), 11])
-        cand = simplex.sample_dirichlet(rng, self.n_simulations, self.space.k, 1.0)
+        cand = self.space.sample_mixtures(rng, self.n_simulations)
         pred = reg.predict(cand)
         top = cand[np.argsort(pred)[: self.top_k]]
         w = top.mean(axis=0)
