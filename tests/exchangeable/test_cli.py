@@ -93,6 +93,12 @@ def test_bandit_and_active_learning_commands(tmp_path):
     assert r.exit_code == 0, r.output
     summary = json.loads((tmp_path / "bo" / "bandit_summary.json").read_text())
     assert set(summary["final_regret"]) == {"multi", "one", "oracle"}
+    png = tmp_path / "fig" / "regret.png"
+    r = runner.invoke(app, ["bandit-figure", "--run", str(tmp_path / "bo"), "--out", str(png)])
+    assert r.exit_code == 0, r.output
+    assert png.is_file() and "causal multi-step TS (4 reps)" in r.output
+    r = runner.invoke(app, ["bandit-figure", "--run", str(tmp_path), "--out", str(png)])
+    assert r.exit_code == 2 and "run" in r.output
     r = runner.invoke(
         app,
         [

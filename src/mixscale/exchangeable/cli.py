@@ -277,6 +277,20 @@ def bandit_cmd(
     console.print(_run(experiments.run_bandit, checkpoint, out, rl, reps, rounds, horizon, seed))
 
 
+@app.command("bandit-figure")
+def bandit_figure_cmd(
+    run: Annotated[list[Path], typer.Option(help="a `bandit` output folder; repeat the option")],
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("results/exchangeable/bandit_regret.png"),
+) -> None:
+    """Draw the regret curves of several `bandit` runs (e.g. CPI and causal models) in one figure."""
+    try:
+        finals = experiments.bandit_figure(run, out)
+    except ValidationError as err:
+        _fail(err)
+    console.print(pd.DataFrame(finals).to_string(index=False))
+    console.print(f"written to {out}")
+
+
 @app.command("active-learning")
 def active_learning_cmd(
     checkpoint: Annotated[Path, typer.Option(help="checkpoint trained on the active-learning prior")],

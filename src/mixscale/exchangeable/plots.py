@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-__all__ = ["BAND_SE", "mean_band", "curves_png", "bars_png"]
+__all__ = ["BAND_SE", "mean_band", "curves_png", "bands_png", "bars_png"]
 
 
 BAND_SE = 3.0  # bands are mean ± 3 standard errors over repetitions
@@ -75,6 +75,31 @@ def bars_png(
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")
     ax.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def bands_png(
+    path: str | Path,
+    x: Sequence[float],
+    bands: dict[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+) -> None:
+    """Like :func:`curves_png` from precomputed ``(mean, lo, hi)`` per curve (e.g. read back from CSV tables)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, (mean, lo, hi) in bands.items():
+        ax.plot(x, list(mean), label=name)
+        ax.fill_between(x, list(lo), list(hi), alpha=0.25)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title=f"bands: ±{BAND_SE:g} s.e.", title_fontsize=8)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
