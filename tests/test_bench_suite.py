@@ -9,9 +9,9 @@ from scipy.stats import spearmanr
 
 from mixscale import bench
 from mixscale.bench.families import LadderProblem
-from mixscale.bench.harness import BenchResult
+from mixscale.bench.harness import BenchResult, run_one
 from mixscale.bench.suite import LADDERS as SPECS
-from mixscale.bench.suite import family_names, run_suite, save_suite
+from mixscale.bench.suite import checkpoint_grid, family_names, run_suite, save_suite
 from mixscale.objective import BenchmarkObjective, dense_optimum
 
 LADDERS = {s.name: s for s in SPECS}
@@ -144,3 +144,14 @@ def test_tiny_suite_runs_resumes_and_saves(tmp_path):
     assert set(summary["families"]["faithful-vertex"]["budgets"]) == {"0.5", "1"}
     assert (tmp_path / "faithful-vertex.png").exists()
     assert first.regrets(1.0).shape == (1, 2)
+
+
+@pytest.mark.parametrize("strategy", ["hyperband", "random"])
+def test_a_cut_run_is_judged_like_a_run_at_that_budget(strategy):
+    """Strategies are not told their budget: a budget-3 run cut at 1 is the budget-1 run, last recommendation too."""
+    problem = LadderProblem(LADDERS["top-only-interior"], 0)
+    long = run_one(problem, strategy, 0, 3.0, grid=checkpoint_grid([1.0, 3.0]))
+    cut = BenchResult(long, 3.0, "loss", problem.optimum()[1]).at_budget(1.0)
+    short = run_one(problem, strategy, 0, 1.0)
+    assert cut.traces["queries"].max() == short["queries"].max()
+    assert cut.final()["median_regret"].iloc[0] == pytest.approx(short["regret"].iloc[-1])

@@ -35,7 +35,7 @@ def plot_regret(
     ax.set_yscale("log")
     ax.set_xlabel("cumulative cost (target-run units)")
     ax.set_ylabel(f"regret of recommendation ({result.metric})")
-    ax.set_title(title or f"Recommendation regret vs cost, budget {result.budget:g}")
+    ax.set_title(title or f"Recommendation regret vs cost, budget {result.budget:g}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -33,14 +33,25 @@ import pandas as pd
 
 from mixscale import strategies as _strategies
 from mixscale.bench.families import LadderProblem, LadderSpec
-from mixscale.bench.harness import BenchResult, run_one
+from mixscale.bench.harness import BenchResult, checkpoints, run_one
 from mixscale.errors import ValidationError
 from mixscale.objective import BenchmarkObjective
 
 #: Budgets (target runs) at which every family is judged; the runs are made once, at the largest.
 BUDGETS = (1.0, 3.0, 10.0)
-#: Recommendation checkpoints per run: log-spaced, 7.5 % apart in cost over three decades of the budget.
-N_CHECKPOINTS = 96
+#: Log-spaced recommendation checkpoints per run over three decades of the largest budget (19 % apart) ...
+N_CHECKPOINTS = 40
+#: ... plus these fractions of every judged budget, so that a cut at a budget is judged on (nearly) the last
+#: recommendation before it: a recommendation is recorded after the first query that crosses each checkpoint.
+NEAR_BUDGET = (0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 1.0)
+
+
+def checkpoint_grid(budgets: Sequence[float]) -> np.ndarray:
+    """Where a suite run records recommendations: log-spaced up to ``max(budgets)`` and dense just below each."""
+    top = max(budgets)
+    near = [b * f for b in budgets for f in NEAR_BUDGET]
+    return np.unique(np.concatenate([checkpoints(top, N_CHECKPOINTS), near]))
+
 
 LADDERS = (
     LadderSpec("faithful-vertex", "faithful", "vertex", 0.0, "loss", k=3, rungs=4, span=30),
@@ -106,9 +117,9 @@ def _cached_family(name: str, seed: int) -> BenchmarkObjective:
 
 
 def _run_task(task: tuple) -> tuple[tuple, pd.DataFrame]:
-    name, suite_seed, strategy, seed, budget, options = task
+    name, suite_seed, strategy, seed, budgets, options = task
     objective = _cached_family(name, suite_seed)
-    return task, run_one(objective, strategy, seed, budget, options, N_CHECKPOINTS)
+    return task, run_one(objective, strategy, seed, max(budgets), options, grid=checkpoint_grid(budgets))
 
 
 def _worker_init() -> None:
@@ -118,8 +129,9 @@ def _worker_init() -> None:
 
 
 def _task_file(out: Path, task: tuple) -> Path:
-    name, suite_seed, strategy, seed, budget, _ = task
-    return out / "runs" / f"{name}.s{suite_seed}" / f"{strategy}.seed{seed}.b{budget:g}.parquet"
+    name, suite_seed, strategy, seed, budgets, _ = task
+    tag = "-".join(f"{b:g}" for b in budgets)
+    return out / "runs" / f"{name}.s{suite_seed}" / f"{strategy}.seed{seed}.b{tag}.parquet"
 
 
 @dataclass
@@ -212,7 +224,7 @@ def run_suite(
     # slow strategies first, so the pool's tail is short
     order = {s: i for i, s in enumerate(("mfms", "mfms-paper", "mfbo", "regmix", "hyperband", "random"))}
     tasks = [
-        (n, suite_seed, s, seed, budget, options.get(s))
+        (n, suite_seed, s, seed, budgets, options.get(s))
         for s in sorted(strategies, key=lambda s: order.get(s, -1))
         for n in names
         for seed in seeds
@@ -271,7 +283,7 @@ def save_suite(result: SuiteResult, out: str | os.PathLike, command: str = "") -
         fam = {"family": n, "seeds": result.seeds, "command": command, **summary["families"][n]}
         _write_json(d / f"{n}.json", fam)
         judged = ", ".join(f"{b:g}" for b in result.budgets)
-        title = f"{n}: {describe(n)}\n{len(result.seeds)} seeds; judged at budgets {judged}"
+        title = f"{n}: {len(result.seeds)} seeds, judged at budgets {judged}\n{describe(n)}"
         plot_regret(r, d / f"{n}.png", title=title, marks=result.budgets)
     return d
 

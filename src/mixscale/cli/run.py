@@ -203,8 +203,8 @@ def _print_results(result, names: list[str]) -> None:
         )
     console.print(t)
     methods = [m for m in ("mfms", "mfms-paper") if m in names]
-    baselines = [b for b in BASELINES if b in names]
-    if methods and baselines:
+    baselines = [b for b in (*BASELINES, "mfms-paper") if b in names]
+    if any(m != b for m in methods for b in baselines):
         table = result.speedup_table(methods, baselines)
         t = Table(
             title="Speedup = cost the baseline needs to reach its final median regret / cost the method needs "
@@ -216,6 +216,9 @@ def _print_results(result, names: list[str]) -> None:
         for m in methods:
             cells = []
             for b in baselines:
+                if b == m:
+                    cells.append("—")
+                    continue
                 r = table[(table.method == m) & (table.baseline == b)].iloc[0]
                 cells.append(f"{r.speedup:.2f}x [{r.q25:.2f}, {r.q75:.2f}]")
             t.add_row(m, *cells)
