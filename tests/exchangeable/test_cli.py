@@ -191,6 +191,22 @@ def test_active_learning_paper_protocol_command(tmp_path):
     assert summary["protocol"] == "paper" and summary["final_labels"] == 7
     assert set(summary["final_nll"]) == {"multi", "one", "exact", "exact-total", "random"}
     assert "exact-total" in r.output and (out / "al_nll.png").is_file()
+    for seed in (1, 2):  # two shards with distinct seeds pool into one table
+        out_s = str(tmp_path / f"s{seed}")
+        args = ["active-learning", "--checkpoint", str(ak), "--out", out_s, "--reps", str(seed + 1),
+                "--n-acquire", "2", "--rules", "exact,random", "--seed", str(seed)]  # fmt: skip
+        assert runner.invoke(app, args).exit_code == 0
+    r = runner.invoke(app, ["al-merge", "--run", str(tmp_path / "s1"), "--run", str(tmp_path / "s2"),
+                            "--out", str(tmp_path / "m")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    merged = json.loads((tmp_path / "m" / "al_summary.json").read_text())
+    s1, s2 = (json.loads((tmp_path / f"s{i}" / "al_summary.json").read_text()) for i in (1, 2))
+    assert merged["reps"] == {"exact": 5, "random": 5} and merged["seeds"] == [1, 2]
+    want = (2 * s1["final_nll"]["exact"]["mean"] + 3 * s2["final_nll"]["exact"]["mean"]) / 5
+    assert abs(merged["final_nll"]["exact"]["mean"] - want) < 1e-6
+    assert (tmp_path / "m" / "al_nll.png").is_file()
+    r = runner.invoke(app, ["al-merge", "--run", str(tmp_path / "s1"), "--run", str(tmp_path / "s1")])
+    assert r.exit_code == 2 and "run" in r.output  # the same seed twice is not independent
     r = runner.invoke(app, ["active-learning", "--checkpoint", str(ak), "--protocol", "nope"])
     assert r.exit_code == 2 and "protocol" in r.output
     r = runner.invoke(app, ["active-learning", "--checkpoint", str(ak), "--rules", "exact-epistemic"])

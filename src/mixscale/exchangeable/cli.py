@@ -23,7 +23,7 @@ from rich.table import Table
 
 from mixscale.errors import ValidationError
 
-from . import experiments, presets
+from . import experiments, pooling, presets
 from .models import ModelConfig
 from .oracles import bayes_sequence_nll
 from .paper_al import PAPER_AL_RULES
@@ -284,7 +284,7 @@ def bandit_figure_cmd(
 ) -> None:
     """Draw the regret curves of several `bandit` runs (e.g. CPI and causal models) in one figure."""
     try:
-        finals = experiments.bandit_figure(run, out)
+        finals = pooling.bandit_figure(run, out)
     except ValidationError as err:
         _fail(err)
     console.print(pd.DataFrame(finals).to_string(index=False))
@@ -335,6 +335,30 @@ def active_learning_cmd(
         m, o = summary["final_nll"][r], summary["final_oracle_nll_same_labels"][r]
         pick = summary["epistemic_pick_fraction"][r]
         table.add_row(r, f"{m['mean']:.3f} ± {m['se']:.3f}", f"{o['mean']:.3f} ± {o['se']:.3f}", f"{pick:.0%}")
+    console.print(table)
+    console.print(f"written to {out}")
+
+
+@app.command("al-merge")
+def al_merge_cmd(
+    run: Annotated[list[Path], typer.Option(help="an `active-learning` output folder (distinct seeds); repeatable")],
+    out: Annotated[Path, typer.Option(help="folder for the pooled tables and figures")] = Path(
+        "results/exchangeable/al-merged"
+    ),
+) -> None:
+    """Pool active-learning runs made with different seeds (e.g. shards run in parallel) into one table."""
+    try:
+        summary = pooling.merge_al(run, out)
+    except ValidationError as err:
+        _fail(err)
+    table = Table(title=f"test NLL at {summary['final_labels']} labels, pooled over seeds {summary['seeds']}")
+    for col in ("rule", "reps", "model NLL ± s.e.", "exact-posterior NLL, same labels"):
+        table.add_column(col)
+    for r, m in summary["final_nll"].items():
+        o = summary["final_oracle_nll_same_labels"][r]
+        table.add_row(
+            r, str(summary["reps"][r]), f"{m['mean']:.3f} ± {m['se']:.3f}", f"{o['mean']:.3f} ± {o['se']:.3f}"
+        )
     console.print(table)
     console.print(f"written to {out}")
 

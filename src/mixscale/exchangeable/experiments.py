@@ -36,7 +36,6 @@ __all__ = [
     "run_active_learning",
     "run_diagnostics",
     "run_active_learning_paper",
-    "bandit_figure",
 ]
 
 Tick = Callable[[int, str], None]
@@ -123,46 +122,9 @@ def run_evaluate(
 BANDIT_NAMES = {"multi": "multi-step TS", "one": "one-step TS", "oracle": "exact-posterior TS"}
 
 
-def _bandit_name(rule: str, attention: str, reps: int) -> str:
+def bandit_name(rule: str, attention: str, reps: int) -> str:
     who = "" if rule == "oracle" else f"{attention.upper() if attention == 'cpi' else attention} "
     return f"{who}{BANDIT_NAMES[rule]} ({reps} reps)"
-
-
-def bandit_figure(runs: list[Path], out_png: Path) -> list[dict[str, Any]]:
-    """One regret figure from several ``bandit`` output folders (e.g. CPI and causal models run with different
-    repetition counts); an exact-posterior curve is drawn once (from the run with the most repetitions)."""
-    bands: dict[str, tuple[list[float], list[float], list[float]]] = {}
-    finals: list[dict[str, Any]] = []
-    oracle: tuple[int, str, pd.DataFrame] | None = None
-    for run in runs:
-        try:
-            summary = json.loads((run / "bandit_summary.json").read_text())
-            table = pd.read_csv(run / "bandit.csv")
-        except (OSError, ValueError) as err:
-            raise ValidationError("run", f"{run} is not a bandit output folder ({type(err).__name__})") from None
-        for rule, df in table.groupby("rule", sort=False):
-            name = _bandit_name(str(rule), summary.get("attention", "causal"), summary["reps"])
-            if rule == "oracle":
-                if oracle is None or summary["reps"] > oracle[0]:
-                    oracle = (summary["reps"], name, df)
-                continue
-            bands[name] = (df["mean"].tolist(), df["lo_3se"].tolist(), df["hi_3se"].tolist())
-            finals.append({"curve": name, "run": str(run), **summary["final_regret"][rule]})
-    if oracle is not None:
-        _, name, df = oracle
-        bands[name] = (df["mean"].tolist(), df["lo_3se"].tolist(), df["hi_3se"].tolist())
-    if not bands:
-        raise ValidationError("run", "no bandit curves found")
-    rounds = len(next(iter(bands.values()))[0])
-    plots.bands_png(
-        out_png,
-        list(range(1, rounds + 1)),
-        bands,
-        xlabel="round",
-        ylabel="cumulative regret",
-        title="Thompson sampling, 2-armed Gaussian bandit",
-    )
-    return finals
 
 
 def run_bandit(
@@ -215,7 +177,7 @@ def run_bandit(
     plots.curves_png(
         out / "bandit_regret.png",
         xs,
-        {_bandit_name(k, ckpt["model_config"]["attention"], reps): v for k, v in regrets.items()},
+        {bandit_name(k, ckpt["model_config"]["attention"], reps): v for k, v in regrets.items()},
         xlabel="round",
         ylabel="cumulative regret",
         title=f"Thompson sampling, 2-armed Gaussian bandit ({reps} reps)",
