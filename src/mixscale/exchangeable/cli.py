@@ -346,7 +346,7 @@ def al_merge_cmd(
         "results/exchangeable/al-merged"
     ),
 ) -> None:
-    """Pool active-learning runs made with different seeds (e.g. shards run in parallel) into one table."""
+    """Pool active-learning runs (shards: distinct seeds, or distinct rules of one seed) into one table."""
     try:
         summary = pooling.merge_al(run, out)
     except ValidationError as err:

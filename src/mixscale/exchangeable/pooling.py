@@ -57,9 +57,9 @@ def bandit_figure(runs: list[Path], out_png: Path) -> list[dict[str, Any]]:
 
 
 def merge_al(runs: list[Path], out: Path) -> dict[str, Any]:
-    """Pool ``active-learning`` runs made with different seeds (e.g. shards run as parallel processes) into one
-    table: per rule and label count, ``mean = Σ n_i m_i / N`` and ``se = sqrt(Σ n_i² se_i²) / N`` (independent
-    repetitions) → merged al.csv, al_summary.json, al_nll.png and al_nll_exact.png."""
+    """Pool ``active-learning`` runs (shards run as parallel processes: different seeds, or different rules of
+    one seed) into one table: per rule and label count, ``mean = Σ n_i m_i / N`` and ``se = sqrt(Σ n_i² se_i²)
+    / N`` (independent repetitions) → merged al.csv, al_summary.json, al_nll.png and al_nll_exact.png."""
     parts = []
     for run in runs:
         try:
@@ -68,9 +68,10 @@ def merge_al(runs: list[Path], out: Path) -> dict[str, Any]:
             raise ValidationError(
                 "run", f"{run} is not an active-learning output folder ({type(err).__name__})"
             ) from None
-    seeds = [sm["seed"] for sm, _ in parts]
-    if len(set(seeds)) != len(seeds) or len({sm["protocol"] for sm, _ in parts}) != 1:
-        raise ValidationError("run", f"runs must share a protocol and have distinct seeds (seeds {seeds})")
+    seeds = sorted({sm["seed"] for sm, _ in parts})
+    pairs = [(sm["seed"], rule) for sm, _ in parts for rule in sm["final_nll"]]
+    if len(set(pairs)) != len(pairs) or len({sm["protocol"] for sm, _ in parts}) != 1:
+        raise ValidationError("run", "runs must share a protocol, and a rule may appear once per seed")
     rows = []
     for sm, table in parts:
         t = table.assign(n=sm["reps"], se=(table["hi_3se"] - table["lo_3se"]) / (2 * plots.BAND_SE))
