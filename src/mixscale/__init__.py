@@ -10,6 +10,7 @@ from mixscale._version import __version__
 from mixscale.errors import ValidationError
 from mixscale.objective import BenchmarkObjective, Metric, Objective, Observation
 from mixscale.objectives.function import FunctionObjective
+from mixscale.scalarization import Scalarization
 from mixscale.space import Config, Scale, Space
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Metric",
     "Objective",
     "Observation",
+    "Scalarization",
     "Scale",
     "Space",
     "ValidationError",

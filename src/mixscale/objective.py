@@ -42,12 +42,45 @@ class Observation:
 
     ``value`` is the metric at the end of the run, ``cost`` the charge in target-run units and ``curve`` the
     learning curve up to the run's steps as ``((step, value), ...)`` pairs, when the trainer reports one.
+
+    ``metrics`` holds *every* named metric the evaluation reported (``{"loss:code": 1.2, "accuracy:x": 0.3}``,
+    each in its own direction, see :func:`mixscale.scalarization.metric_direction`) and ``curves`` their learning
+    curves; ``value`` is the one the study optimizes (a metric or a :class:`~mixscale.scalarization.Scalarization`
+    of them). Both are mirrored into ``info["metrics"]`` / ``info["metric_curves"]`` so that studies store them
+    whatever the objective, and read back from there when an observation is rebuilt from storage.
     """
 
     value: float
     cost: float
     curve: tuple[tuple[int, float], ...] | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    curves: Mapping[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        info = dict(self.info or {})
+        metrics = {str(k): float(v) for k, v in (self.metrics or info.get("metrics") or {}).items()}
+        curves = {
+            str(k): tuple((int(s), float(v)) for s, v in c)
+            for k, c in (self.curves or info.get("metric_curves") or {}).items()
+            if c
+        }
+        if metrics:
+            info["metrics"] = dict(metrics)
+        if curves:
+            info["metric_curves"] = {k: [list(p) for p in c] for k, c in curves.items()}
+        object.__setattr__(self, "metrics", metrics)
+        object.__setattr__(self, "curves", curves)
+        object.__setattr__(self, "info", info)
+
+    def metric(self, name: str) -> float:
+        """The named metric (``ValidationError`` naming it when the evaluation did not report it)."""
+        if name not in self.metrics:
+            raise ValidationError("metrics", f"the evaluation did not report {name!r} (got {sorted(self.metrics)})")
+        return self.metrics[name]
+
+    def metric_curve(self, name: str) -> tuple[tuple[int, float], ...] | None:
+        return self.curves.get(name)
 
 
 @runtime_checkable

@@ -71,9 +71,18 @@ def show(
     name: str | None = NAME,
     storage: str = STORAGE,
     last: int = typer.Option(20, min=1, help="How many of the latest trials to list."),
+    objective: str | None = typer.Option(
+        None,
+        "--objective",
+        help='Re-read the study under another weighting of its stored metrics, e.g. \'{"loss:code": 0.5, '
+        '"loss:books": 0.5}\' (JSON; refits mfms on the stored trials, no new runs).',
+    ),
 ) -> None:
     """A study's settings, its latest trials (with failure reasons) and its current recommendation."""
     study = _load(storage, name)
+    if objective is not None:
+        _show_reweighted(study, objective, last)
+        return
     driver, beat = study.driver
     direction = "minimized" if study.metric.minimize else "maximized"
     lease = _driver_text(driver, beat, study.storage.lease_ttl)
@@ -148,3 +157,29 @@ def report(
 
     paths = write_report(_load(storage, name), out)
     console.print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _show_reweighted(study, spec: str, last: int) -> None:
+    """``study show --objective``: the stored trials scored by another weighting, and mfms's recommendation."""
+    from mixscale.study.reweigh import reweigh
+
+    scal, df, rec = reweigh(study, spec)
+    console.print(f"[bold]{study.name}[/] re-read under: {scal.describe()}", highlight=False)
+    top = df[df["fidelity_cost"] >= df["fidelity_cost"].max() - 1e-12].sort_values("reweighted").head(last)
+    table = Table(title=f"best trials at the most expensive fidelity reached ({len(top)})")
+    for col in ("#", "source", "scale", "steps", "mixture", *scal.metrics, "reweighted"):
+        table.add_column(col)
+    for _, r in top.iterrows():
+        mix = " ".join(f"{r[f'w:{d}']:.2f}" for d in study.space.domains)
+        metric_cells = [f"{r[m]:.4f}" for m in scal.metrics]
+        table.add_row(
+            str(r["number"]), r["source"], r["scale"], str(r["steps"]), mix, *metric_cells, f"{r['reweighted']:.4f}"
+        )
+    console.print(table)
+    if rec is not None:
+        console.print(f"[bold]recommended mixture under this weighting[/] ({rec.source}):")
+        for d, v in rec.mixture.items():
+            console.print(f"  {d:>16}: {v:.4f}")
+        if rec.value is not None:
+            unc = f" ± {rec.std:.4f}" if rec.std is not None else ""
+            console.print(f"predicted weighted value at target: {rec.value:.4f}{unc}")
