@@ -12,11 +12,12 @@ from mixscale.strategies.hyperband import Hyperband
 from mixscale.strategies.mfbo import MultiFidelityBO
 from mixscale.strategies.mfms import MFMS
 from mixscale.strategies.mfms_paper import MFMSPaper
+from mixscale.strategies.pareto import ParetoMFMS
 from mixscale.strategies.random import RandomSearch
 from mixscale.strategies.regmix import RegMix
 
 REGISTRY: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (RandomSearch, Hyperband, MultiFidelityBO, RegMix, MFMSPaper, MFMS)
+    cls.name: cls for cls in (RandomSearch, Hyperband, MultiFidelityBO, RegMix, MFMSPaper, MFMS, ParetoMFMS)
 }
 DEFAULT = "mfms"
 BASELINES = ("random", "hyperband", "mfbo", "regmix")

@@ -1,0 +1,258 @@
+"""Two metrics on the fitted simulator: a Pareto study (``pareto``) against random search, and a weighted-sum
+study (``mfms`` on a :class:`~mixscale.scalarization.Scalarization`) against the single-metric speedups.
+
+Pareto part (``--part pareto``). The true target front of (``loss:code``, ``loss:books``) is found by dense search
+(Dirichlet draws at two concentrations, vertices and edge midpoints, then local refinement of the front). A
+strategy's front at cost ``c`` is the set of mixtures it would deploy then — ``pareto``: its recommended front;
+``random``: the non-dominated *observed* target runs — scored by the **true** hypervolume of those mixtures
+(reference point: the true front's nadir plus 10 % of its range), as a fraction of the true front's. Per seed we
+record the cost from which each method's fraction stays ≥ ``--level`` (0.9) to the end of its budget; the ratio
+``cost(pareto) / cost(random)`` per seed (10 seeds) is what the issue asks to be ≤ 1/3.
+
+Weighted part (``--part weighted``). ``mfms`` and ``random`` on ``{"loss:code": 0.5, "loss:books": 0.5}``
+(normalized by each metric's spread over the table's runs at the target scale) and on each single metric, with the
+harness's speedup definition (``mixscale.bench``); the issue asks the weighted-sum speedup to be within 30 % of the
+single-metric ones.
+
+    PYTHONPATH=src python benchmarks/pareto.py --part pareto --seeds 10 --workers 2 --out docs/benchmark/pareto
+    PYTHONPATH=src python benchmarks/pareto.py --part weighted --seeds 10 --workers 2 --out docs/benchmark/pareto
+
+Results are appended per seed to ``OUT/<part>-seeds.jsonl`` (a rerun skips seeds already there) and summarized
+in ``OUT/<part>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+METRICS = ("loss:code", "loss:books")
+
+
+def _objective():
+    from mixscale.objectives.multimetric import MultiMetricSimulator
+
+    return MultiMetricSimulator("loss:avg")
+
+
+def hypervolume(Y: np.ndarray, ref: np.ndarray) -> float:
+    """Hypervolume dominated by the rows of ``Y`` (minimized) up to ``ref`` (BoTorch's exact algorithm)."""
+    import torch
+    from botorch.utils.multi_objective.hypervolume import Hypervolume
+
+    Y = np.asarray(Y, float).reshape(-1, len(ref))
+    Y = Y[(Y < ref).all(axis=1)]
+    if not len(Y):
+        return 0.0
+    return float(Hypervolume(-torch.as_tensor(ref)).compute(-torch.as_tensor(Y)))
+
+
+def true_front(objective, seed: int = 0, n: int = 40000) -> np.ndarray:
+    """Dense search for the true target front of METRICS: its points' metric values, shape (p, 2)."""
+    from mixscale import simplex
+    from mixscale.strategies.pareto import non_dominated
+
+    rng = np.random.default_rng(seed)
+    k = objective.space.k
+    eye = np.eye(k)
+    edges = np.array([(eye[i] + eye[j]) / 2 for i in range(k) for j in range(i + 1, k)])
+    W = np.vstack(
+        [eye, edges, simplex.sample_dirichlet(rng, n // 2, k, 1.0), simplex.sample_dirichlet(rng, n // 2, k, 0.2)]
+    )
+    Y = objective.target_metrics(W, METRICS)
+    for radius in (0.05, 0.02, 0.005):
+        nd = np.flatnonzero(non_dominated(Y))
+        local = np.vstack([simplex.perturb(rng, W[i], 40, radius) for i in nd])
+        W, Y = np.vstack([W[nd], local]), np.vstack([Y[nd], objective.target_metrics(local, METRICS)])
+    return Y[non_dominated(Y)]
+
+
+def _stay_cost(costs: list[float], fracs: list[float], level: float) -> float:
+    """The cost from which the fraction stays ≥ level to the end (inf if it ends below)."""
+    ok = np.asarray(fracs) >= level
+    if not len(ok) or not ok[-1]:
+        return float("inf")
+    i = len(ok) - 1
+    while i > 0 and ok[i - 1]:
+        i -= 1
+    return float(costs[i])
+
+
+def run_pareto_seed(seed: int, budget: float, random_budget: float, level: float, ref: list, hv_true: float) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    from mixscale import strategies
+
+    objective = _objective()
+    space = objective.space
+    ref = np.asarray(ref)
+
+    def frac(mixtures) -> float:
+        return hypervolume(objective.target_metrics(np.atleast_2d(mixtures), METRICS), ref) / hv_true
+
+    out = {"seed": seed}
+    # random: full target runs, front = non-dominated observed values
+    from mixscale.strategies.pareto import non_dominated
+
+    s = strategies.create("random", space, objective.cost, True, seed)
+    W, Y, costs, fracs, spent = [], [], [], [], 0.0
+    n = 0
+    while spent + 1.0 <= random_budget + 1e-9:
+        c = s.ask()
+        obs = objective.evaluate(c, seed=int(np.random.SeedSequence([seed, n]).generate_state(1)[0]))
+        s.tell(c, obs)
+        n += 1
+        spent += obs.cost
+        W.append(space.validate_mixture(c.mixture))
+        Y.append([obs.metrics[m] for m in METRICS])
+        nd = non_dominated(np.array(Y))
+        costs.append(spent)
+        fracs.append(frac(np.array(W)[nd]))
+    out["random"] = {"cost": costs, "fraction": fracs, "stay_cost": _stay_cost(costs, fracs, level)}
+    # pareto: recommended front at every query after the design, and at the end
+    s = strategies.create("pareto", space, objective.cost, True, seed, metrics=list(METRICS))
+    costs, fracs, spent, n = [], [], 0.0, 0
+    t0 = time.time()
+    while True:
+        c = s.ask()
+        cost = objective.cost(c.scale, c.steps)
+        if spent + cost > budget * (1 + 1e-9):
+            break
+        obs = objective.evaluate(c, seed=int(np.random.SeedSequence([seed, n]).generate_state(1)[0]))
+        s.tell(c, obs)
+        spent += cost
+        n += 1
+        if n >= s.n_init:
+            front = s.recommend().front
+            costs.append(spent)
+            fracs.append(frac(np.array([space.validate_mixture(p.mixture) for p in front])))
+    out["pareto"] = {
+        "cost": costs,
+        "fraction": fracs,
+        "stay_cost": _stay_cost(costs, fracs, level),
+        "queries": n,
+        "seconds": time.time() - t0,
+    }
+    return out
+
+
+def part_pareto(args) -> dict:
+    objective = _objective()
+    front = true_front(objective)
+    lo, hi = front.min(0), front.max(0)
+    ref = hi + 0.1 * (hi - lo)
+    hv_true = hypervolume(front, ref)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "pareto-seeds.jsonl"
+    done = {json.loads(line)["seed"]: json.loads(line) for line in log.read_text().splitlines()} if log.exists() else {}
+    todo = [s for s in range(args.seeds) if s not in done]
+    print(f"true front: {len(front)} points, ref {ref.round(4).tolist()}, HV {hv_true:.5f}; running seeds {todo}")
+    jobs = [(s, args.budget, args.random_budget, args.level, ref.tolist(), hv_true) for s in todo]
+    with ProcessPoolExecutor(max(1, args.workers)) as pool:
+        for res in pool.map(run_pareto_seed, *zip(*jobs, strict=True)) if jobs else []:
+            with log.open("a") as f:
+                f.write(json.dumps(res) + "\n")
+            done[res["seed"]] = res
+            p, r = res["pareto"], res["random"]
+            print(
+                f"seed {res['seed']}: pareto {p['fraction'][-1]:.3f} of true HV at {p['cost'][-1]:.2f}, stays ≥ "
+                f"{args.level} from {p['stay_cost']:.3g}; random {r['fraction'][-1]:.3f} at {r['cost'][-1]:.0f}, "
+                f"from {r['stay_cost']:.3g}",
+                flush=True,
+            )
+    seeds = [done[s] for s in sorted(done) if s < args.seeds]
+    ratios = [d["pareto"]["stay_cost"] / d["random"]["stay_cost"] for d in seeds]
+    summary = {
+        "command": " ".join(sys.argv),
+        "metrics": METRICS,
+        "level": args.level,
+        "budget": args.budget,
+        "random_budget": args.random_budget,
+        "true_front_points": len(front),
+        "reference_point": ref.tolist(),
+        "true_hypervolume": hv_true,
+        "seeds": len(seeds),
+        "pareto_final_fraction_median": float(np.median([d["pareto"]["fraction"][-1] for d in seeds])),
+        "random_final_fraction_median": float(np.median([d["random"]["fraction"][-1] for d in seeds])),
+        "pareto_cost_to_level": [d["pareto"]["stay_cost"] for d in seeds],
+        "random_cost_to_level": [d["random"]["stay_cost"] for d in seeds],
+        "cost_ratio_per_seed": ratios,
+        "cost_ratio_median": float(np.median(ratios)) if ratios else None,
+        "seeds_with_ratio_at_most_one_third": int(sum(r <= 1 / 3 for r in ratios)),
+    }
+    (out / "pareto.json").write_text(json.dumps(summary, indent=1, default=str))
+    print(
+        f"\n{len(seeds)} seeds: pareto reaches and keeps {args.level:.0%} of the true hypervolume at median cost "
+        f"{np.median(summary['pareto_cost_to_level']):.3g}, random at {np.median(summary['random_cost_to_level']):.3g} "
+        f"target runs; median cost ratio pareto/random {summary['cost_ratio_median']:.3g} (goal ≤ 0.333); "
+        f"{summary['seeds_with_ratio_at_most_one_third']}/{len(seeds)} seeds ≤ 1/3"
+    )
+    return summary
+
+
+def part_weighted(args) -> dict:
+    from mixscale import bench
+    from mixscale.objectives.multimetric import MultiMetricSimulator
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    problems = {"weighted": {"loss:code": 0.5, "loss:books": 0.5}}
+    for m in args.single:
+        problems[m] = m
+    summary = {"command": " ".join(sys.argv), "seeds": args.seeds, "budget": args.wbudget, "problems": {}}
+    path = out / "weighted.json"
+    if path.exists():
+        summary["problems"] = json.loads(path.read_text()).get("problems", {})
+    for label, spec in problems.items():
+        if label in summary["problems"]:
+            continue
+        objective = MultiMetricSimulator(spec)
+        res = bench.run(
+            objective, strategies=["random", "mfms"], seeds=args.seeds, budget=args.wbudget, workers=args.workers
+        )
+        sp = res.speedup("random", "mfms")
+        final = res.final()
+        summary["problems"][label] = {
+            "objective": objective.metric.name,
+            "formula": objective.scalarization.describe() if objective.scalarization else label,
+            "speedup_mfms_over_random": {"median": sp.median, "q25": sp.q25, "q75": sp.q75},
+            "final": final.to_dict(orient="records"),
+        }
+        print(f"{label}: mfms over random {sp}", flush=True)
+        path.write_text(json.dumps(summary, indent=1, default=str))
+    w = summary["problems"]["weighted"]["speedup_mfms_over_random"]["median"]
+    for label, p in summary["problems"].items():
+        if label != "weighted":
+            s = p["speedup_mfms_over_random"]["median"]
+            print(f"weighted / {label} speedup ratio: {w / s if s else float('nan'):.2f} (goal within 0.7–1.3)")
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--part", choices=["pareto", "weighted"], default="pareto")
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--budget", type=float, default=3.0, help="pareto budget, target runs")
+    ap.add_argument("--random-budget", type=float, default=40.0, help="random search budget, target runs")
+    ap.add_argument("--level", type=float, default=0.9)
+    ap.add_argument("--wbudget", type=float, default=3.0, help="weighted part budget, target runs")
+    ap.add_argument("--single", nargs="*", default=["loss:code", "loss:books"])
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--out", default="docs/benchmark/pareto")
+    args = ap.parse_args()
+    (part_pareto if args.part == "pareto" else part_weighted)(args)
+
+
+if __name__ == "__main__":
+    main()

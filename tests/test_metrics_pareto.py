@@ -1,0 +1,79 @@
+"""The ``pareto`` strategy: models every metric, recommends a front whose points do not dominate each other."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixscale import strategies
+from mixscale.errors import ValidationError
+from mixscale.objective import Observation
+from mixscale.objectives.function import FunctionObjective
+from mixscale.space import Space
+from mixscale.strategies.pareto import ParetoRecommendation, non_dominated
+
+
+def space() -> Space:
+    return Space(["a", "b", "c"], [("s", 1e6, 1e4), ("l", 1.6e7, 1e4)], [100, 1000])
+
+
+def losses(mixture, scale, steps, seed=None):
+    noise = 0.0 if seed is None else 0.005 * np.random.default_rng(seed).standard_normal()
+    base = 1.0 + 100.0 / steps + (0.3 if scale == "s" else 0.0) + noise
+    la, lb = base + (1 - mixture["a"]) ** 2, base + 2 * (1 - mixture["b"]) ** 2
+    grid = [z for z in (100, 1000) if z <= steps]
+    return {
+        "loss:a": la,
+        "loss:b": lb,
+        "accuracy:c": mixture["c"],
+        "curves": {"loss:a": [(z, la + 0.05 * (steps / z - 1)) for z in grid], "loss:b": [(z, lb) for z in grid]},
+    }
+
+
+@pytest.fixture(scope="module")
+def driven():
+    objective = FunctionObjective(space(), losses, metric="loss:a")
+    s = strategies.create("pareto", objective.space, objective.cost, True, 0, metrics=["loss:a", "loss:b"], n_init=6)
+    for i in range(10):
+        config = s.ask()
+        objective.space.validate_mixture(config.mixture)
+        s.tell(config, objective.evaluate(config, seed=i))
+    return s
+
+
+def test_front_points_do_not_dominate_each_other(driven):
+    rec = driven.recommend()
+    assert isinstance(rec, ParetoRecommendation)
+    assert len(rec.front) >= 3
+    Y = np.array([[p.values["loss:a"], p.values["loss:b"]] for p in rec.front])
+    assert non_dominated(Y).all()
+    assert all(p.stds["loss:a"] >= 0 and p.stds["loss:b"] >= 0 for p in rec.front)
+    # the front runs from the a-heavy end (low loss:a) to the b-heavy end (low loss:b)
+    assert rec.front[0].mixture["a"] > rec.front[-1].mixture["a"]
+    assert rec.front[-1].mixture["b"] > rec.front[0].mixture["b"]
+
+
+def test_weights_pick_their_end_of_the_front(driven):
+    a = driven.recommend(weights={"loss:a": 1.0, "loss:b": 0.01})
+    b = driven.recommend(weights={"loss:a": 0.01, "loss:b": 1.0})
+    assert a.mixture["a"] > b.mixture["a"] and b.mixture["b"] > a.mixture["b"]
+    assert a.values["loss:a"] < b.values["loss:a"] and b.values["loss:b"] < a.values["loss:b"]
+    with pytest.raises(ValidationError, match="loss:zzz"):
+        driven.recommend(weights={"loss:zzz": 1.0})
+
+
+def test_maximized_metric_and_validation():
+    objective = FunctionObjective(space(), losses, metric="loss:a")
+    s = strategies.create(
+        "pareto", objective.space, objective.cost, True, 0, metrics=["loss:a", "accuracy:c"], n_init=4
+    )
+    for i in range(6):
+        config = s.ask()
+        s.tell(config, objective.evaluate(config, seed=i))
+    rec = s.recommend()
+    Y = np.array([[p.values["loss:a"], -p.values["accuracy:c"]] for p in rec.front])  # accuracy is maximized
+    assert non_dominated(Y).all()
+    with pytest.raises(ValidationError, match="pareto"):
+        strategies.create("pareto", objective.space, objective.cost, metrics=["loss:a"])
+    with pytest.raises(ValidationError, match="did not report 'accuracy:c'"):
+        s.tell(s.ask(), Observation(1.0, 0.1, metrics={"loss:a": 1.0}))
