@@ -102,7 +102,7 @@ def propose(strategy: Strategy, seed: int, number: int, pending: list[Config]) -
 
 
 def observation(t: Trial) -> Observation:
-    return Observation(float(t.value), float(t.cost), t.curve)
+    return Observation(float(t.value), float(t.cost), t.curve, dict(t.info or {}))  # info: every metric, warm start
 
 
 def replay(
@@ -240,7 +240,10 @@ class Loop:
                 continue
             if self.stop_asking:
                 return
-            if self.n_trials is not None and len(self.trials) - counts(self.trials.values())["pruned"] >= self.n_trials:
+            warm = sum(1 for t in self.trials.values() if t.source == "warm_start")  # never counted
+            if self.n_trials is not None and len(self.trials) - counts(self.trials.values())["pruned"] - warm >= (
+                self.n_trials
+            ):
                 return
             number = len(self.trials)
             if self.deterministic and number >= self._frontier() + self.executor.workers:
@@ -304,7 +307,7 @@ class Loop:
     def _apply(self, out: Outcome) -> None:
         t = self.trials[out.number]
         if out.ok:
-            self.strategy.tell(t.config, Observation(out.value, out.cost, _curve(out.curve)))
+            self.strategy.tell(t.config, Observation(out.value, out.cost, _curve(out.curve), dict(out.info or {})))
             self.recommendation = self.strategy.recommend()
             self._notify("complete", self._stored(self.log.complete(out.number, out, self.recommendation, None)))
         else:

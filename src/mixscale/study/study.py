@@ -98,12 +98,16 @@ def create_study(
     strategy_options: Mapping[str, Any] | None = None,
     description: Mapping[str, Any] | None = None,
     load_if_exists: bool = False,
+    warm_start: Any = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> Study:
     """A new study in ``storage`` (a database URL), or the existing one of that name when ``load_if_exists``.
 
     The objective gives the space, the metric and its direction. An existing study is only loaded if the space,
     metric, strategy, seed and options all match what it was created with (else a :class:`ValidationError` names
     the field that differs); ``description`` (e.g. the study file's objective table) is stored for reports.
+    ``warm_start``: runs tables and earlier studies whose runs enter the new study as uncharged history
+    (:mod:`mixscale.study.warm_start`; ignored when an existing study is loaded).
     """
     _check_objective(objective)
     store = storage if isinstance(storage, Storage) else Storage(storage)
@@ -123,6 +127,14 @@ def create_study(
         study = Study(store, store.study(name))
         study.check_compatible(objective, strategy=strategy, seed=seed, strategy_options=options)
         return study
+    warm = None
+    if warm_start:
+        from mixscale.study import warm_start as _warm
+
+        value, required = _warm.value_function(objective, options)
+        warm = _warm.collect(warm_start, objective.space, value, required, provenance)
+        description = {**(dict(description) if description is not None else describe_objective(objective))}
+        description["warm_start"] = warm.to_dict()
     row = store.create_study(
         name=name,
         created_at=time.time(),
@@ -134,7 +146,10 @@ def create_study(
         strategy_options=options,
         seed=int(seed),
     )
-    return Study(store, row)
+    study = Study(store, row)
+    if warm is not None:
+        _warm.apply(study, objective, warm)
+    return study
 
 
 def load_study(name: str | None = None, storage: str | Storage = "sqlite:///study.db") -> Study:
@@ -365,7 +380,7 @@ class Study:
             dict(observation.info or {}),
             finished=time.time(),
         )
-        self._strategy.tell(current.config, Observation(out.value, out.cost, observation.curve))
+        self._strategy.tell(current.config, Observation(out.value, out.cost, observation.curve, out.info))
         return self._log().complete(number, out, self._strategy.recommend(), current.started_at)
 
     # ---------------------------------------------------------------- optimize

@@ -1,0 +1,104 @@
+"""Warm start: earlier runs enter a study as uncharged, marked history; mismatches are skipped with the reason."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import mixscale
+from mixscale.errors import ValidationError
+from mixscale.objectives.function import FunctionObjective
+from mixscale.space import Space
+
+
+def space() -> Space:
+    return Space(["a", "b", "c"], [("s", 1e6, 1e4), ("l", 1.6e7, 1e4)], [100, 1000])
+
+
+def losses(mixture, scale, steps, seed=None):
+    base = 1.0 + 100.0 / steps + (0.3 if scale == "s" else 0.0)
+    la, lb = base + (1 - mixture["a"]) ** 2, base + 2 * (1 - mixture["b"]) ** 2
+    return {"loss:a": la, "loss:b": lb}
+
+
+def table() -> pd.DataFrame:
+    """Six old runs over domains a, b, x (x is not in the new study), two steps each."""
+    runs = [
+        # run_id, scale, params, mixture (a, b, x), tokenizer
+        ("r0", "s", 1e6, (0.5, 0.5, 0.0), "t1"),
+        ("r1", "small", 1e6, (0.2, 0.8, 0.0), "t1"),  # other name, same (params, tokens): matched
+        ("r2", "l", 1.6e7, (0.7, 0.3, 0.0), "t1"),
+        ("r3", "s", 1e6, (0.4, 0.4, 0.2), "t1"),  # weight on x: unusable
+        ("r4", "xl", 9e9, (0.5, 0.5, 0.0), "t1"),  # not on the ladder
+        ("r5", "s", 1e6, (0.6, 0.4, 0.0), "t2"),  # another tokenizer: used, flagged
+    ]
+    rows = []
+    for rid, scale, params, (a, b, x), tok in runs:
+        for step in (100, 1000):
+            la, lb = losses({"a": a, "b": b}, "s", step).values()
+            rows.append(
+                {
+                    "run_id": rid, "scale": scale, "params": params, "tokens_per_step": 1e4, "step": step,
+                    "max_steps": 1000, "seed": 0, "w:a": a, "w:b": b, "w:x": x, "loss:a": la, "loss:b": lb,
+                    "tokenizer_sha256": tok, "corpus_sha256": '{"a": "h1", "b": "h2"}',
+                }
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_runs_table_warm_start_is_stored_marked_and_never_charged(tmp_path):
+    path = tmp_path / "runs.csv"
+    table().to_csv(path, index=False)
+    objective = FunctionObjective(space(), losses, metric="loss:a")
+    study = mixscale.create_study(
+        objective, storage=f"sqlite:///{tmp_path / 's.db'}", name="w", strategy="mfms", seed=0, warm_start=[str(path)]
+    )
+    warm = [t for t in study.trials if t.source == "warm_start"]
+    assert sorted(t.info["warm_start"]["run_id"] for t in warm) == ["r0", "r1", "r2", "r5"]
+    assert all(t.state == "complete" and t.cost == 0.0 for t in warm)
+    assert study.spent == 0.0
+    r1 = next(t for t in warm if t.info["warm_start"]["run_id"] == "r1")
+    assert r1.config.scale == "s" and r1.config.mixture == {"a": 0.2, "b": 0.8, "c": 0.0}
+    assert r1.value == pytest.approx(r1.info["metrics"]["loss:a"]) and r1.curve[0][0] == 100
+    r5 = next(t for t in warm if t.info["warm_start"]["run_id"] == "r5")
+    assert r5.info["warm_start"]["provenance_changed"] == ["tokenizer_sha256"]
+    report = study.objective_description["warm_start"]
+    reasons = {s["run_id"]: s["reason"] for s in report["skipped"]}
+    assert reasons["r3"].startswith("domain not in this study: 'x'") and "'xl'" in reasons["r4"]
+    assert report["used"] == 4
+    # the first recommendation exists before any new run and comes from the warm runs alone
+    assert study.recommendation is not None and "warm start only" in study.recommendations[0].recommendation.source
+    # new trials are charged; the warm ones still are not
+    trial = study.ask(objective)
+    assert trial.number == 4 and trial.source == "strategy"
+    study.tell(trial, objective.evaluate(trial.config))
+    assert study.spent == pytest.approx(objective.cost(trial.config.scale, trial.config.steps))
+    assert study._strategy.spent == pytest.approx(study.spent)
+    assert len(study._strategy.history) == 5  # 4 warm runs + 1 new, all told
+    df = study.trials_dataframe()
+    assert (df["source"] == "warm_start").sum() == 4
+    study.release()
+
+
+def test_earlier_study_as_a_source_and_bad_sources(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old_space = Space(["a", "b"], [("s", 1e6, 1e4), ("l", 1.6e7, 1e4)], [100, 1000])
+    old_obj = FunctionObjective(old_space, losses, metric="loss:a")
+    old = mixscale.create_study(old_obj, storage=url, name="old", strategy="random", seed=1)
+    for _ in range(3):
+        t = old.ask(old_obj)
+        old.tell(t, old_obj.evaluate(t.config))
+    old.release()
+    objective = FunctionObjective(space(), losses, metric={"loss:a": 0.5, "loss:b": 0.5})
+    new = mixscale.create_study(
+        objective, storage=f"sqlite:///{tmp_path / 'new.db'}", name="new", strategy="random",
+        warm_start=[{"storage": url, "study": "old"}],
+    )  # fmt: skip
+    warm = [t for t in new.trials if t.source == "warm_start"]
+    assert len(warm) == 3 and all(t.config.mixture["c"] == 0.0 for t in warm)
+    # the weighted value is recomputed from the metrics the old study stored
+    assert all(t.value == pytest.approx(objective.scalarization.value(t.info["metrics"])) for t in warm)
+    with pytest.raises(ValidationError, match="warm_start"):
+        mixscale.create_study(objective, name="x", warm_start=[3.5])
+    with pytest.raises(ValidationError, match="runs"):
+        mixscale.create_study(objective, name="x", warm_start=[str(tmp_path / "missing.parquet")])
