@@ -77,3 +77,31 @@ def test_maximized_metric_and_validation():
         strategies.create("pareto", objective.space, objective.cost, metrics=["loss:a"])
     with pytest.raises(ValidationError, match="did not report 'accuracy:c'"):
         s.tell(s.ask(), Observation(1.0, 0.1, metrics={"loss:a": 1.0}))
+
+
+def test_study_report_shows_the_front_and_the_warm_start_runs(tmp_path):
+    import pandas as pd
+
+    import mixscale
+    from mixscale.study.report import write_report
+
+    rows = []
+    for i, a in enumerate((0.2, 0.5, 0.8)):
+        out = losses({"a": a, "b": 1 - a, "c": 0.0}, "l", 1000)
+        rows.append(
+            {"run_id": f"r{i}", "scale": "l", "params": 1.6e7, "tokens_per_step": 1e4, "step": 1000,
+             "max_steps": 1000, "seed": 0, "w:a": a, "w:b": 1 - a, "loss:a": out["loss:a"], "loss:b": out["loss:b"]}
+        )  # fmt: skip
+    objective = FunctionObjective(space(), losses, metric="loss:a")
+    study = mixscale.create_study(
+        objective, storage=f"sqlite:///{tmp_path / 's.db'}", name="p", strategy="pareto",
+        strategy_options={"metrics": ["loss:a", "loss:b"], "n_init": 2}, warm_start=[pd.DataFrame(rows)],
+    )  # fmt: skip
+    for _ in range(2):
+        t = study.ask(objective)
+        study.tell(t, objective.evaluate(t.config))
+    study.release()
+    paths = write_report(study, tmp_path / "report")
+    assert paths["front"].stat().st_size > 10_000
+    text = paths["html"].read_text()
+    assert "Pareto front at the target" in text and "Warm start" in text and "3 runs from earlier work" in text

@@ -27,7 +27,7 @@ Every evaluation reports all metrics (:attr:`~mixscale.objective.Observation.met
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,7 @@ from mixscale import simplex
 from mixscale.errors import ValidationError
 from mixscale.objective import Observation
 from mixscale.scalarization import Scalarization, metric_direction
-from mixscale.space import Config
+from mixscale.space import Config, Space
 from mixscale.strategies.base import History, Recommendation, Strategy
 from mixscale.strategies.mfms import MFMS
 
@@ -77,16 +77,19 @@ class ParetoMFMS(Strategy):
 
     def __init__(
         self,
-        *args,
+        space: Space,
+        cost: Callable[[str, int], float] | None = None,
+        minimize: bool = True,
+        seed: int = 0,
+        *,
         metrics: Sequence[str] = (),
         directions: Mapping[str, Any] | None = None,
         n_front: int = 16,
         n_init: int | None = None,
         refine_min_cost: float = 0.2,
         fixed_cost: float = 0.02,
-        **kwargs,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(space, cost, minimize, seed)
         metrics = [metrics] if isinstance(metrics, str) else list(metrics)
         if not 2 <= len(metrics) <= 4 or len(set(metrics)) != len(metrics):
             raise ValidationError("pareto", f"needs 2 to 4 distinct metric names, got {metrics!r}")
@@ -94,17 +97,15 @@ class ParetoMFMS(Strategy):
         self.directions = dict(directions or {})
         self._sign = np.array([1.0 if metric_direction(m, self.directions) else -1.0 for m in self.metrics])
         self.n_front = int(n_front)
-        opts = {"n_init": n_init, "refine_min_cost": refine_min_cost, "fixed_cost": fixed_cost}
-        self._opts = opts
-        self._scalar = MFMS(self.space, self.cost, minimize=True, seed=self.seed, **opts)
-        self._models = [MFMS(self.space, self.cost, minimize=True, seed=self.seed, **opts) for _ in self.metrics]
+        self.refine_min_cost = float(refine_min_cost)
+        self.fixed_cost = float(fixed_cost)
+        opts = {"n_init": n_init, "refine_min_cost": self.refine_min_cost, "fixed_cost": self.fixed_cost}
+        self._scalar = MFMS(self.space, self.cost, True, self.seed, **opts)
+        self._models = [MFMS(self.space, self.cost, True, self.seed, **opts) for _ in self.metrics]
         self.n_init = self._scalar.n_init
         self._Y: list[np.ndarray] = []
         self._curves: list[list[tuple | None]] = []
         self._asks = 0
-
-    def get_params(self) -> dict[str, Any]:
-        return {"metrics": list(self.metrics), "directions": self.directions, "n_front": self.n_front, **self._opts}
 
     # ------------------------------------------------------------------ data
     def _on_tell(self, config: Config, observation: Observation) -> None:

@@ -57,7 +57,11 @@ def write_report(study: Study, out: str | Path) -> dict[str, Path]:
     paths = {"progress": out / "progress.png", "mixture": out / "mixture.png", "html": out / "report.html"}
     _plot_progress(study, recs, df, regrets, metric, paths["progress"])
     _plot_mixture(study, recs, paths["mixture"])
-    paths["html"].write_text(_html(study, recs, df, regrets, paths))
+    from mixscale.study import front_report
+
+    extra, sections = front_report.write(study, out)  # Pareto front and warm-start sections, when they apply
+    paths.update(extra)
+    paths["html"].write_text(_html(study, recs, df, regrets, paths, sections))
     return paths
 
 
@@ -136,7 +140,7 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _html(study, recs, df, regrets, paths) -> str:
+def _html(study, recs, df, regrets, paths, sections: str = "") -> str:
     e = html.escape
     counts = df["state"].value_counts().to_dict() if not df.empty else {}
     summary = {
@@ -169,5 +173,6 @@ def _html(study, recs, df, regrets, paths) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>mixscale study {e(study.name)}</title>"
         f"<style>{style}</style></head><body><h1>Study {e(study.name)}</h1><table>{rows}</table>"
         f"<h2>Current recommendation</h2>{rec_html}<h2>Progress</h2>{_img(paths['progress'])}"
-        f"<h2>Recommended mixture over time</h2>{_img(paths['mixture'])}<h2>Trials</h2>{trials_html}</body></html>"
+        f"<h2>Recommended mixture over time</h2>{_img(paths['mixture'])}{sections}<h2>Trials</h2>{trials_html}"
+        "</body></html>"
     )
