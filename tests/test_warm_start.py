@@ -102,3 +102,31 @@ def test_earlier_study_as_a_source_and_bad_sources(tmp_path):
         mixscale.create_study(objective, name="x", warm_start=[3.5])
     with pytest.raises(ValidationError, match="runs"):
         mixscale.create_study(objective, name="x", warm_start=[str(tmp_path / "missing.parquet")])
+
+
+def test_study_file_pareto_weighted_and_warm_start_keys(tmp_path):
+    from mixscale.objectives.multimetric import MultiMetricSimulator
+    from mixscale.study import studyfile
+
+    spec = studyfile.parse(
+        {
+            "budget": 2.0,
+            "pareto": ["loss:code", "loss:books"],
+            "objective": {"type": "simulator", "name": "fitted"},
+            "warm_start": {"runs": ["old/runs.parquet"], "studies": [{"storage": "sqlite:///o.db", "study": "o"}]},
+        },
+        base=tmp_path,
+    )
+    assert spec.strategy == "pareto" and spec.strategy_options["metrics"] == ["loss:code", "loss:books"]
+    assert isinstance(spec.objective, MultiMetricSimulator)
+    assert spec.warm_start == [str(tmp_path / "old" / "runs.parquet"), {"storage": "sqlite:///o.db", "study": "o"}]
+    weighted = studyfile.parse(
+        {"budget": 1.0, "objective": {"type": "simulator", "name": "fitted", "metric": {"loss:code": 1.0}}}
+    )
+    assert weighted.objective.scalarization.metrics == ("loss:code",)
+    with pytest.raises(ValidationError, match="warm_start"):
+        studyfile.parse({"budget": 1.0, "objective": {"type": "simulator"}, "warm_start": {"bogus": 1}})
+    with pytest.raises(ValidationError, match="strategy"):
+        studyfile.parse(
+            {"budget": 1.0, "strategy": "mfms", "pareto": ["loss:a", "loss:b"], "objective": {"type": "simulator"}}
+        )

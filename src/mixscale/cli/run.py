@@ -247,6 +247,12 @@ def optimize(
     deterministic: bool = typer.Option(
         False, help="Tell results in trial order, so that proposals do not depend on which worker finished first."
     ),
+    warm_start: list[str] = typer.Option(
+        [],
+        "--warm-start",
+        help="Earlier runs to start from, never charged (repeatable): a runs table (.parquet / .csv) or an earlier "
+        "study as STORAGE_URL#NAME. Added to the study file's [warm_start]; used only when the study is created.",
+    ),
 ) -> None:
     """Run (or resume) one study from a TOML/YAML file: live progress, each query, the final recommendation."""
     from mixscale.study import studyfile
@@ -275,6 +281,7 @@ def optimize(
         strategy_options=spec.strategy_options,
         description=description,
         load_if_exists=True,
+        warm_start=[*spec.warm_start, *warm_start] or None,
     )
     if resuming:
         trials = study.trials
@@ -282,6 +289,18 @@ def optimize(
         rerun = sum(t.state in ("running", "pending") for t in trials)
         console.print(f"resuming study {study_name!r} in {store.url}: {done} complete, {rerun} to (re-)run")
     else:
+        report = study.objective_description.get("warm_start")
+        if report:
+            reasons = {}
+            for item in report.get("skipped", []):
+                key = item["reason"].split(":")[0]
+                reasons[key] = reasons.get(key, 0) + 1
+            why = "; ".join(f"{n}× {r}" for r, n in reasons.items())
+            console.print(
+                f"warm start: {report['used']} runs used ({report.get('provenance_changed', 0)} with changed "
+                f"provenance), {report.get('n_skipped', 0)} skipped{f' ({why})' if why else ''}",
+                highlight=False,
+            )
         for cfg in spec.initial:
             study.enqueue(cfg)
     if ray is not None:

@@ -56,6 +56,11 @@ def _simulator(obj: dict[str, Any], data: dict[str, Any]) -> Objective:
     extra = set(obj) - {"type", "name", "metric", "noise"}
     if extra:
         raise ValidationError(f"objective.{sorted(extra)[0]}", "unknown key for a simulator objective")
+    if obj.get("name", "analytic") == "fitted" and (isinstance(obj.get("metric"), dict) or "pareto" in data):
+        # several metrics (a weighted objective, or a Pareto study): the fitted simulator reporting all of them
+        from mixscale.objectives.multimetric import MultiMetricSimulator
+
+        return MultiMetricSimulator(obj.get("metric", "loss:avg"), noise=float(obj.get("noise", 1.0)))
     kwargs = {k: obj[k] for k in ("metric", "noise") if k in obj}
     if any(k in data for k in ("domains", "scales", "steps", "target")):
         if obj.get("name", "analytic") != "analytic":
@@ -96,10 +101,13 @@ def _callable(obj: dict[str, Any], data: dict[str, Any]) -> Objective:
     cost = obj.get("cost")
     if isinstance(cost, str):
         cost = resolve_callable(cost, "objective.cost")
-    minimize = obj.get("minimize", True)
-    if not isinstance(minimize, bool):
+    minimize = obj.get("minimize")  # default: the metric name's direction (loss* min, accuracy* max), else min
+    if minimize is not None and not isinstance(minimize, bool):
         raise ValidationError("objective.minimize", "must be true or false")
-    return FunctionObjective(space, fn, cost=cost, minimize=minimize, metric=str(obj.get("metric", "value")))
+    metric = obj.get("metric", "value")  # a name, or a table of weights (a weighted objective)
+    return FunctionObjective(
+        space, fn, cost=cost, minimize=minimize, metric=metric if isinstance(metric, dict) else str(metric)
+    )
 
 
 def _command(obj: dict[str, Any], data: dict[str, Any], base: Path) -> Objective:

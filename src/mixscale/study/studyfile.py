@@ -32,6 +32,14 @@
 
     [strategy_options]         # passed to the strategy
 
+    # Several metrics: `metric` may be a weight table (a weighted objective, e.g. metric = { "loss:code" = 0.5,
+    # "loss:books" = 0.5 }), or the study searches a Pareto front (the `pareto` strategy):
+    # pareto = ["loss:code", "loss:books"]
+
+    [warm_start]               # optional: earlier runs told to the strategy first, never charged
+    runs = ["data/sweep/runs.parquet"]                          # runs tables (paths relative to this file)
+    studies = [{ storage = "sqlite:///old.db", study = "old" }] # earlier studies
+
     [[initial]]                # optional: runs to make first (e.g. the mixture in production today)
     mixture = { web = 0.6, code = 0.2, books = 0.2 }
     scale = "small"            # default: the target scale
@@ -62,6 +70,8 @@ KNOWN_KEYS = {
     "strategy_options",
     "initial",
     "name",
+    "pareto",
+    "warm_start",
 }
 
 
@@ -78,6 +88,8 @@ class StudySpec:
     name: str | None = None
     #: The ``[objective]`` table as written: stored with a persistent study.
     description: dict[str, Any] = field(default_factory=dict)
+    #: Warm-start sources (runs-table paths, ``{storage, study}`` tables), see :mod:`mixscale.study.warm_start`.
+    warm_start: list[Any] = field(default_factory=list)
 
 
 def read(path: str | Path) -> dict[str, Any]:
@@ -135,7 +147,41 @@ def parse(data: dict[str, Any], base: Path | None = None) -> StudySpec:
     name = data.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValidationError("name", f"must be a non-empty string, got {name!r}")
-    return StudySpec(objective, strategy, float(budget), seed, options, initial, name, dict(obj))
+    if "pareto" in data:
+        metrics = data["pareto"]
+        if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+            raise ValidationError("pareto", f"must be a list of 2 to 4 metric names, got {metrics!r}")
+        if data.get("strategy", "pareto") != "pareto":
+            raise ValidationError("strategy", "a study with `pareto` metrics uses the 'pareto' strategy")
+        strategy, options = "pareto", {**options, "metrics": list(metrics)}
+    warm = _warm_start(data.get("warm_start", []), base or Path.cwd())
+    spec = StudySpec(objective, strategy, float(budget), seed, options, initial, name, dict(obj))
+    spec.warm_start = warm
+    return spec
+
+
+def _warm_start(items: Any, base: Path) -> list[Any]:
+    """``[warm_start]`` as a table (``runs = [...]``, ``studies = [{storage, study}]``) or a list of sources."""
+    if isinstance(items, dict):
+        extra = set(items) - {"runs", "studies"}
+        if extra:
+            raise ValidationError(f"warm_start.{sorted(extra)[0]}", "unknown key (known: runs, studies)")
+        runs, studies = items.get("runs", []), items.get("studies", [])
+        runs = [runs] if isinstance(runs, str) else runs
+        if not isinstance(runs, list) or not isinstance(studies, list):
+            raise ValidationError("warm_start", "runs and studies must be lists")
+        items = [*runs, *studies]
+    if not isinstance(items, list):
+        raise ValidationError("warm_start", "must be a table (runs, studies) or a list of sources")
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, str) and "://" not in item:
+            out.append(str((base / item).resolve()) if not Path(item).is_absolute() else item)
+        elif isinstance(item, str | dict):
+            out.append(item)
+        else:
+            raise ValidationError(f"warm_start[{i}]", f"expected a runs table path or {{storage, study}}, got {item!r}")
+    return out
 
 
 def _initial(items: Any, space: Space) -> list[Config]:

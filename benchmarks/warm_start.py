@@ -1,0 +1,262 @@
+"""Warm start on the fitted simulator: one domain added to a study whose predecessor ran on the other six.
+
+Per seed:
+
+1. **predecessor**: ``mfms`` on the six-domain problem (the fitted simulator with the added domain at weight 0),
+   budget ``--pre-budget`` target runs; its runs become a runs table (the documented schema);
+2. **cold**: ``mfms`` on all seven domains from scratch, budget ``--budget`` (the harness's ``run_one``);
+3. **warm**: ``mfms`` on all seven domains, told the predecessor's runs through
+   :func:`mixscale.study.warm_start.collect` (the new domain has weight 0 there; never charged), then run with
+   budget ``--warm-budget``.
+
+Regret is scored at the seven-domain target (``loss:avg``). The issue's goal: warm reaches the cold study's final
+(median) regret at ≤ 40 % of the cold study's cost. Cold's cost is the cost from which its median trace stays at
+or below its final median regret (the harness's definition); warm's, per seed, the cost from which its trace stays
+there until its budget ends (inf when it ends above). The script also scores the first recommendation of ``mfms``
+warm-started from the shipped runs table alone (before any new run) against the uniform mixture.
+
+    PYTHONPATH=src python benchmarks/warm_start.py --seeds 10 --workers 2 --out docs/benchmark/warm_start
+
+Per-seed results are appended to ``OUT/seeds.jsonl`` (a rerun skips seeds already there); summary ``OUT/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+class Restricted:
+    """The fitted simulator on all domains but ``dropped`` (its weight is 0 in every query)."""
+
+    def __init__(self, sim, dropped: str) -> None:
+        from mixscale.objective import Metric
+        from mixscale.space import Space
+
+        self.sim, self.dropped = sim, dropped
+        full = sim.space
+        self.space = Space([d for d in full.domains if d != dropped], full.scales, full.steps, full.target)
+        self.metric = Metric(sim.metric.name, sim.metric.minimize)
+
+    def cost(self, scale: str, steps: int) -> float:
+        return self.sim.cost(scale, steps)
+
+    def evaluate(self, config, seed=None):
+        from mixscale.space import Config
+
+        return self.sim.evaluate(Config({**config.mixture, self.dropped: 0.0}, config.scale, config.steps), seed)
+
+
+def _seed_of(seed: int, n: int) -> int:
+    return int(np.random.SeedSequence([seed, n]).generate_state(1)[0])
+
+
+def _runs_table(space, told: list, metric: str):
+    """The predecessor's runs as a runs table (one row per learning-curve point)."""
+    import pandas as pd
+
+    rows = []
+    for i, (config, obs) in enumerate(told):
+        s = space.scale(config.scale)
+        for step, value in obs.curve or [(config.steps, obs.value)]:
+            rows.append(
+                {
+                    "run_id": f"pre-{i}", "scale": config.scale, "params": int(s.params),
+                    "tokens_per_step": int(s.tokens_per_step), "step": int(step), "max_steps": int(config.steps),
+                    "seed": i, **{f"w:{d}": float(config.mixture[d]) for d in space.domains}, metric: float(value),
+                }
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _trace(objective, strat, budget: float, seed: int, opt: float, offset: int = 0) -> dict:
+    """Run ``strat`` for ``budget``; regret of its recommendation after every query (cost, regret lists)."""
+    from mixscale.bench.harness import regret_of
+
+    costs, regrets, spent, n = [], [], 0.0, 0
+    while True:
+        config = strat.ask()
+        c = objective.cost(config.scale, config.steps)
+        if spent + c > budget * (1 + 1e-9):
+            break
+        strat.tell(config, objective.evaluate(config, seed=_seed_of(seed, offset + n)))
+        spent += c
+        n += 1
+        costs.append(spent)
+        regrets.append(regret_of(objective, strat.recommend().mixture, opt))
+    return {"cost": costs, "regret": regrets, "queries": n}
+
+
+def run_seed(seed: int, added: str, pre_budget: float, budget: float, warm_budget: float) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    from mixscale import strategies
+    from mixscale.bench.harness import regret_of, run_one
+    from mixscale.simulator.fitted import FittedSimulator
+    from mixscale.study.warm_start import collect, value_function
+
+    sim = FittedSimulator("loss:avg")
+    _, opt = sim.optimum()
+    t0 = time.time()
+    # 1. predecessor on six domains
+    pre = Restricted(sim, added)
+    s = strategies.create("mfms", pre.space, pre.cost, True, seed)
+    told, spent, n = [], 0.0, 0
+    while True:
+        config = s.ask()
+        c = pre.cost(config.scale, config.steps)
+        if spent + c > pre_budget * (1 + 1e-9):
+            break
+        obs = pre.evaluate(config, seed=_seed_of(seed + 1000, n))
+        s.tell(config, obs)
+        told.append((config, obs))
+        spent, n = spent + c, n + 1
+    pre_rec = s.recommend().mixture
+    pre_regret = regret_of(sim, {**pre_rec, added: 0.0}, opt)
+    # 2. cold start on seven domains
+    cold = run_one(sim, "mfms", seed, budget)
+    # 3. warm start: the predecessor's runs as a runs table, mapped by the warm-start module
+    value, required = value_function(sim)
+    warm_runs = collect([_runs_table(pre.space, told, sim.metric.name)], sim.space, value, required)
+    w = strategies.create("mfms", sim.space, sim.cost, True, seed)
+    for run in warm_runs.used:
+        w.tell(run.config, run.observation)
+    first = regret_of(sim, w.recommend().mixture, opt)
+    warm = _trace(sim, w, warm_budget, seed, opt)
+    assert abs(w.spent - warm["cost"][-1]) < 1e-9 if warm["cost"] else True  # warm runs were never charged
+    return {
+        "seed": seed,
+        "added": added,
+        "predecessor": {"cost": spent, "queries": n, "regret_of_its_recommendation": pre_regret},
+        "cold": {"cost": cold["cost"].tolist(), "regret": cold["regret"].tolist()},
+        "warm": {**warm, "used": len(warm_runs.used), "skipped": len(warm_runs.skipped), "first_regret": first},
+        "seconds": time.time() - t0,
+    }
+
+
+def _stays_from(costs, regrets, target: float) -> float:
+    ok = np.asarray(regrets) <= target
+    if not len(ok) or not ok[-1]:
+        return float("inf")
+    i = len(ok) - 1
+    while i > 0 and ok[i - 1]:
+        i -= 1
+    return float(costs[i])
+
+
+def shipped_first_recommendation() -> dict:
+    """mfms told the shipped runs table alone: regret of its first recommendation vs the uniform mixture's."""
+    from mixscale import strategies
+    from mixscale.bench.harness import regret_of
+    from mixscale.simulator.fitted import FittedSimulator, shipped_runs_path
+    from mixscale.study.warm_start import collect, value_function
+
+    sim = FittedSimulator("loss:avg")
+    _, opt = sim.optimum()
+    value, required = value_function(sim)
+    warm = collect([str(shipped_runs_path())], sim.space, value, required)
+    s = strategies.create("mfms", sim.space, sim.cost, True, 0)
+    t0 = time.time()
+    for run in warm.used:
+        s.tell(run.config, run.observation)
+    rec = s.recommend()
+    uniform = regret_of(sim, sim.space.mixture_dict(sim.space.uniform_mixture()), opt)
+    return {
+        "used": len(warm.used),
+        "skipped": len(warm.skipped),
+        "regret_first_recommendation": regret_of(sim, rec.mixture, opt),
+        "regret_uniform": uniform,
+        "predicted": rec.value,
+        "predicted_std": rec.std,
+        "mixture": rec.mixture,
+        "seconds": time.time() - t0,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--added", default="latex", help="the domain the new study adds")
+    ap.add_argument("--pre-budget", type=float, default=2.0)
+    ap.add_argument("--budget", type=float, default=3.0, help="cold-start budget (target runs)")
+    ap.add_argument("--warm-budget", type=float, default=2.0)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--skip-shipped", action="store_true")
+    ap.add_argument("--out", default="docs/benchmark/warm_start")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "seeds.jsonl"
+    done = {json.loads(line)["seed"]: json.loads(line) for line in log.read_text().splitlines()} if log.exists() else {}
+    todo = [s for s in range(args.seeds) if s not in done]
+    jobs = [(s, args.added, args.pre_budget, args.budget, args.warm_budget) for s in todo]
+    with ProcessPoolExecutor(max(1, args.workers)) as pool:
+        for res in pool.map(run_seed, *zip(*jobs, strict=True)) if jobs else []:
+            with log.open("a") as f:
+                f.write(json.dumps(res) + "\n")
+            done[res["seed"]] = res
+            print(
+                f"seed {res['seed']}: cold final regret {res['cold']['regret'][-1]:.4f}; warm ({res['warm']['used']} "
+                f"warm runs) first {res['warm']['first_regret']:.4f}, final {res['warm']['regret'][-1]:.4f} at "
+                f"{res['warm']['cost'][-1]:.2f}; {res['seconds']:.0f} s",
+                flush=True,
+            )
+    seeds = [done[s] for s in sorted(done) if s < args.seeds]
+    grid = np.linspace(0, args.budget, 601)
+
+    def step_trace(costs, regrets):
+        idx = np.searchsorted(np.asarray(costs), grid, side="right") - 1
+        return np.where(idx >= 0, np.asarray(regrets)[np.maximum(idx, 0)], np.inf)
+
+    cold = np.array([step_trace(d["cold"]["cost"], d["cold"]["regret"]) for d in seeds])
+    cold_median = np.median(cold, axis=0)
+    target = float(cold_median[-1])
+    cold_cost = _stays_from(grid, cold_median, target)
+    warm_costs = [_stays_from(d["warm"]["cost"], d["warm"]["regret"], target) for d in seeds]
+    ratios = [c / cold_cost for c in warm_costs]
+    summary = {
+        "command": " ".join(sys.argv),
+        "added_domain": args.added,
+        "seeds": len(seeds),
+        "budgets": {"predecessor": args.pre_budget, "cold": args.budget, "warm": args.warm_budget},
+        "cold_final_median_regret": target,
+        "cold_cost_to_final": cold_cost,
+        "warm_cost_to_cold_final_per_seed": warm_costs,
+        "warm_over_cold_cost_per_seed": ratios,
+        "warm_over_cold_cost_median": float(np.median(ratios)),
+        "seeds_at_most_0.4": int(sum(r <= 0.4 for r in ratios)),
+        "warm_first_regret_median": float(np.median([d["warm"]["first_regret"] for d in seeds])),
+        "warm_final_regret_median": float(np.median([d["warm"]["regret"][-1] for d in seeds])),
+        "predecessor_regret_median": float(
+            np.median([d["predecessor"]["regret_of_its_recommendation"] for d in seeds])
+        ),
+    }
+    print(
+        f"\n{len(seeds)} seeds, '{args.added}' added: cold reaches and keeps its final median regret {target:.4f} from "
+        f"cost {cold_cost:.3g}; warm start (predecessor's runs free) from median {np.median(warm_costs):.3g} → "
+        f"ratio {summary['warm_over_cold_cost_median']:.3g} (goal ≤ 0.4), {summary['seeds_at_most_0.4']}/"
+        f"{len(seeds)} seeds ≤ 0.4; warm's first recommendation (no new run) median regret "
+        f"{summary['warm_first_regret_median']:.4f}"
+    )
+    if not args.skip_shipped:
+        shipped = shipped_first_recommendation()
+        summary["shipped_runs_table"] = shipped
+        print(
+            f"warm start from the shipped runs table ({shipped['used']} runs): first recommendation regret "
+            f"{shipped['regret_first_recommendation']:.4f} vs uniform {shipped['regret_uniform']:.4f}"
+        )
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
