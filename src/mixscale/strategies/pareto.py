@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from mixscale import simplex
 from mixscale.errors import ValidationError
 from mixscale.objective import Observation
 from mixscale.scalarization import Scalarization, metric_direction
@@ -195,7 +194,7 @@ class ParetoMFMS(Strategy):
         front = np.flatnonzero(non_dominated(mu))
         if len(front) > 16:
             front = front[np.linspace(0, len(front) - 1, 16).round().astype(int)]
-        local = np.vstack([simplex.perturb(rng, W[i], 24, 0.03) for i in front])
+        local = np.vstack([self.space.perturb(rng, W[i], 24, 0.03) for i in front])
         lmu, lsd = self.predict(local)
         return np.vstack([W, local]), np.vstack([mu, lmu]), np.vstack([sd, lsd])
 
@@ -239,7 +238,7 @@ class ParetoMFMS(Strategy):
         coef = np.array([scal.coefficient(m) * s for m, s in zip(self.metrics, self._sign, strict=True)])
         w = W[int(np.argmin(mu @ coef))]
         for radius in (0.03, 0.01):
-            cand = np.vstack([w, simplex.perturb(rng, w, 64, radius)])
+            cand = np.vstack([w, self.space.perturb(rng, w, 64, radius)])
             cmu, _ = self.predict(cand)
             w = cand[int(np.argmin(cmu @ coef))]
         m, s = self.predict(w[None])
