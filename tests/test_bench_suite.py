@@ -11,7 +11,7 @@ from mixscale import bench
 from mixscale.bench.families import LadderProblem
 from mixscale.bench.harness import BenchResult, run_one
 from mixscale.bench.suite import LADDERS as SPECS
-from mixscale.bench.suite import checkpoint_grid, family_names, run_suite, save_suite
+from mixscale.bench.suite import checkpoint_grid, collect_suite, family_names, run_suite, save_suite
 from mixscale.objective import BenchmarkObjective, dense_optimum
 
 LADDERS = {s.name: s for s in SPECS}
@@ -144,6 +144,10 @@ def test_tiny_suite_runs_resumes_and_saves(tmp_path):
     assert set(summary["families"]["faithful-vertex"]["budgets"]) == {"0.5", "1"}
     assert (tmp_path / "faithful-vertex.png").exists()
     assert first.regrets(1.0).shape == (1, 2)
+    assert set(first.cpu_seconds()) == {"random", "hyperband"}
+    next(iter((tmp_path / "runs").rglob("hyperband.seed1.*"))).unlink()  # an interrupted run: seed 1 incomplete
+    partial = collect_suite(tmp_path, **kw)
+    assert partial.seeds == [0] and set(partial.results["faithful-vertex"].traces["seed"]) == {0}
 
 
 @pytest.mark.parametrize("strategy", ["hyperband", "random"])

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ BUDGETS = (1.0, 3.0, 10.0)
 N_CHECKPOINTS = 40
 #: ... plus these fractions of every judged budget, so that a cut at a budget is judged on (nearly) the last
 #: recommendation before it: a recommendation is recorded after the first query that crosses each checkpoint.
-NEAR_BUDGET = (0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 1.0)
+NEAR_BUDGET = (0.95, 0.98, 0.99, 0.995, 1.0)
 
 
 def checkpoint_grid(budgets: Sequence[float]) -> np.ndarray:
@@ -119,7 +120,9 @@ def _cached_family(name: str, seed: int) -> BenchmarkObjective:
 def _run_task(task: tuple) -> tuple[tuple, pd.DataFrame]:
     name, suite_seed, strategy, seed, budgets, options = task
     objective = _cached_family(name, suite_seed)
-    return task, run_one(objective, strategy, seed, max(budgets), options, grid=checkpoint_grid(budgets))
+    t0 = time.process_time()
+    df = run_one(objective, strategy, seed, max(budgets), options, grid=checkpoint_grid(budgets))
+    return task, df.assign(run_cpu_seconds=time.process_time() - t0)
 
 
 def _worker_init() -> None:
@@ -168,8 +171,21 @@ class SuiteResult:
         key = pd.DataFrame({"speedup": sp.min(axis=1), "ratio": -ratio.fillna(np.inf)})
         return str(key.sort_values(["speedup", "ratio"]).index[0])
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds of the runs per strategy, all families together (``nan`` for runs saved without it)."""
+        total: dict[str, float] = {}
+        for r in self.results.values():
+            t = r.traces
+            if "run_cpu_seconds" not in t:
+                continue
+            per_run = t.groupby(["strategy", "seed"], sort=False)["run_cpu_seconds"].first()
+            for s, v in per_run.groupby(level=0).sum().items():
+                total[s] = total.get(s, 0.0) + float(v)
+        return total
+
     def summary(self, method: str = "mfms") -> dict[str, Any]:
         out: dict[str, Any] = {"seeds": self.seeds, "budgets": list(self.budgets), "families": {}}
+        out["cpu_seconds"] = self.cpu_seconds()
         for b in self.budgets:
             for n in self.results:
                 r = self.at(n, b)
@@ -194,6 +210,43 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return recs
 
 
+def _checked(names, strategies, seeds, budgets) -> tuple[list[str], list[str], list[int], tuple[float, ...]]:
+    names = list(names or family_names())
+    for n in names:
+        describe(n)
+    for s in strategies:
+        if s not in _strategies.REGISTRY:
+            raise ValidationError("strategies", f"unknown strategy {s!r} (known: {', '.join(_strategies.REGISTRY)})")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValidationError("seeds", "need at least one seed")
+    budgets = tuple(sorted(float(b) for b in budgets))
+    if not budgets or not all(math.isfinite(b) and b > 0 for b in budgets):
+        raise ValidationError("budgets", f"must be positive finite numbers, got {list(budgets)}")
+    return names, list(strategies), seeds, budgets
+
+
+def _tasks(names, strategies, seeds, budgets, suite_seed, options) -> list[tuple]:
+    # seed by seed (an interrupted suite has whole seeds on every family), slow strategies first in each
+    order = {s: i for i, s in enumerate(("mfms", "mfms-paper", "mfbo", "regmix", "hyperband", "random"))}
+    return [
+        (n, suite_seed, s, seed, budgets, (options or {}).get(s))
+        for seed in seeds
+        for s in sorted(strategies, key=lambda s: order.get(s, -1))
+        for n in names
+    ]
+
+
+def _assemble(frames, names, strategies, seeds, budgets, suite_seed) -> SuiteResult:
+    results = {}
+    for n in names:
+        obj = _cached_family(n, suite_seed)
+        traces = pd.concat([frames[(n, suite_seed, s, seed)] for s in strategies for seed in seeds], ignore_index=True)
+        meta = {"family": n, "structure": describe(n), "strategies": list(strategies), "seeds": seeds}
+        results[n] = BenchResult(traces, budgets[-1], obj.metric.name, float(obj.optimum()[1]), meta)
+    return SuiteResult(results, budgets, seeds)
+
+
 def run_suite(
     names: Sequence[str] | None = None,
     strategies: Sequence[str] = ("random", "hyperband", "mfbo", "regmix", "mfms-paper", "mfms"),
@@ -207,28 +260,8 @@ def run_suite(
 ) -> SuiteResult:
     """Run every strategy × seed on every family at ``max(budgets)``; with ``out``, each run is saved under
     ``out/runs/`` as it finishes and runs already there are reused (resume)."""
-    names = list(names or family_names())
-    for n in names:
-        describe(n)
-    for s in strategies:
-        if s not in _strategies.REGISTRY:
-            raise ValidationError("strategies", f"unknown strategy {s!r} (known: {', '.join(_strategies.REGISTRY)})")
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValidationError("seeds", "need at least one seed")
-    budgets = tuple(sorted(float(b) for b in budgets))
-    if not budgets or not all(math.isfinite(b) and b > 0 for b in budgets):
-        raise ValidationError("budgets", f"must be positive finite numbers, got {list(budgets)}")
-    budget = budgets[-1]
-    options = strategy_options or {}
-    # slow strategies first, so the pool's tail is short
-    order = {s: i for i, s in enumerate(("mfms", "mfms-paper", "mfbo", "regmix", "hyperband", "random"))}
-    tasks = [
-        (n, suite_seed, s, seed, budgets, options.get(s))
-        for s in sorted(strategies, key=lambda s: order.get(s, -1))
-        for n in names
-        for seed in seeds
-    ]
+    names, strategies, seeds, budgets = _checked(names, strategies, seeds, budgets)
+    tasks = _tasks(names, strategies, seeds, budgets, suite_seed, strategy_options)
     out_dir = Path(out) if out is not None else None
     frames: dict[tuple, pd.DataFrame] = {}
     todo = []
@@ -259,15 +292,36 @@ def run_suite(
         import multiprocessing as mp
 
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
-            for fut in as_completed([pool.submit(_run_task, t) for t in todo]):
+            futures = [pool.submit(_run_task, t) for t in todo]
+            for fut in as_completed(futures):
                 done(*fut.result())
-    results = {}
-    for n in names:
-        obj = _cached_family(n, suite_seed)
-        traces = pd.concat([frames[(n, suite_seed, s, seed)] for s in strategies for seed in seeds], ignore_index=True)
-        meta = {"family": n, "structure": describe(n), "strategies": list(strategies), "seeds": seeds}
-        results[n] = BenchResult(traces, budget, obj.metric.name, float(obj.optimum()[1]), meta)
-    return SuiteResult(results, budgets, seeds)
+    return _assemble(frames, names, strategies, seeds, budgets, suite_seed)
+
+
+def collect_suite(
+    out: str | os.PathLike,
+    names: Sequence[str] | None = None,
+    strategies: Sequence[str] = ("random", "hyperband", "mfbo", "regmix", "mfms-paper", "mfms"),
+    seeds: Sequence[int] = range(5),
+    budgets: Sequence[float] = BUDGETS,
+    suite_seed: int = 0,
+) -> SuiteResult:
+    """The saved runs under ``out/runs/`` of the seeds (in order) for which every family × strategy run exists:
+    the report of an interrupted suite, on whole seeds only."""
+    names, strategies, seeds, budgets = _checked(names, strategies, seeds, budgets)
+    frames: dict[tuple, pd.DataFrame] = {}
+    complete = []
+    for seed in seeds:
+        tasks = _tasks(names, strategies, [seed], budgets, suite_seed, None)
+        files = [_task_file(Path(out), t) for t in tasks]
+        if not all(f.exists() for f in files):
+            continue
+        for t, f in zip(tasks, files, strict=True):
+            frames[t[:4]] = pd.read_parquet(f)
+        complete.append(seed)
+    if not complete:
+        raise ValidationError("out", f"no seed has every family × strategy run saved under {Path(out) / 'runs'}")
+    return _assemble(frames, names, strategies, complete, budgets, suite_seed)
 
 
 def save_suite(result: SuiteResult, out: str | os.PathLike, command: str = "") -> Path:

@@ -58,6 +58,11 @@ def benchmark(
         help="Run the problem suite (every family of mixscale.bench.suite()) instead of one simulator.",
     ),
     families: str = typer.Option(None, help="With --suite: comma-separated family names (default: all)."),
+    report_only: bool = typer.Option(
+        False,
+        "--report-only",
+        help="With --suite: run nothing; report the seeds whose runs are all saved under --out (an interrupted run).",
+    ),
     out: Path = typer.Option(
         None, help="Output directory (default results/benchmark; docs/benchmark/suite with --suite)."
     ),
@@ -85,10 +90,10 @@ def benchmark(
         for opt, value in (("simulator", simulator), ("metric", metric), ("runs", runs), ("noise", noise)):
             if value is not None:
                 raise ValidationError(opt, "--suite runs every family with its own simulator, metric and noise")
-        _run_suite(names, seed_list, budget, workers, families, out or Path("docs/benchmark/suite"))
+        _run_suite(names, seed_list, budget, workers, families, out or Path("docs/benchmark/suite"), report_only)
         return
-    if families is not None:
-        raise ValidationError("families", "only with --suite")
+    if families is not None or report_only:
+        raise ValidationError("families" if families is not None else "report-only", "only with --suite")
     simulator = simulator or "fitted"
     if runs is not None and simulator != "fitted":
         raise ValidationError("runs", "only the fitted simulator takes a runs table")
@@ -128,8 +133,8 @@ def _run_single(names, seed_list, budget, workers, simulator, metric, runs, nois
     console.print(f"saved {out}/traces.parquet, summary.json, regret.png")
 
 
-def _run_suite(names, seed_list, budget, workers, families, out: Path) -> None:
-    from mixscale.bench.suite import BUDGETS, describe, family_names, run_suite, save_suite
+def _run_suite(names, seed_list, budget, workers, families, out: Path, report_only: bool) -> None:
+    from mixscale.bench.suite import BUDGETS, collect_suite, describe, family_names, run_suite, save_suite
 
     fams = _split(families) if families is not None else family_names()
     if not fams:
@@ -139,6 +144,14 @@ def _run_suite(names, seed_list, budget, workers, families, out: Path) -> None:
     top = budget or max(BUDGETS)
     budgets = sorted({b for b in BUDGETS if b < top} | {top})
     total = len(fams) * len(names) * len(seed_list)
+    if report_only:
+        result = collect_suite(out, fams, names, seed_list, budgets)
+        missing = sorted(set(seed_list) - set(result.seeds))
+        if missing:
+            console.print(f"seeds {missing} are incomplete under {out}/runs and left out", highlight=False)
+        save_suite(result, out, command=" ".join(["mixscale", *sys.argv[1:]]))
+        _print_suite(result, names)
+        return
     with _progress(total) as progress:
         task = progress.add_task("", total=total)
 
@@ -153,6 +166,10 @@ def _run_suite(names, seed_list, budget, workers, families, out: Path) -> None:
 
 def _print_suite(result, names: list[str]) -> None:
     seeds = _seed_text(result.seeds)
+    cpu = result.cpu_seconds()
+    if cpu:
+        per = ", ".join(f"{s} {v:.0f}" for s, v in cpu.items())
+        console.print(f"CPU seconds of the runs: {sum(cpu.values()):.0f} ({per})", highlight=False)
     for b in result.budgets:
         reg = result.regrets(b)
         t = Table(title=f"Median final regret at budget {b:g} target runs, {seeds} per strategy and family")
