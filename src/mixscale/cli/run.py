@@ -374,7 +374,8 @@ def optimize(
         )
     executor.shutdown()
     trials = study.trials
-    n = sum(t.state == "complete" for t in trials)
+    n = sum(t.state == "complete" and t.source != "warm_start" for t in trials)
+    warm = sum(t.source == "warm_start" for t in trials)
     failed = sum(t.state == "failed" for t in trials)
     rec = study.recommendation
     if rec is None:
@@ -382,7 +383,8 @@ def optimize(
         if storage is None:
             console.print("(the study was kept in memory; pass --storage sqlite:///study.db to keep it)")
         return
-    console.print(f"\n[bold]recommended mixture[/] after {n} queries, {study.spent:.3f} target runs:")
+    also = f" (+ {warm} warm-start runs, free)" if warm else ""
+    console.print(f"\n[bold]recommended mixture[/] after {n} queries{also}, {study.spent:.3f} target runs:")
     for d, v in rec.mixture.items():
         console.print(f"  {d:>16}: {v:.4f}")
     if rec.value is not None:
