@@ -15,7 +15,8 @@ cores as given; set OMP_NUM_THREADS=1 to measure one). Writes ``docs/benchmark/s
 split and resumes from it.
 
 Usage: ``PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simulator_fit.py [--splits 5]
-[--methods poly,mlp,gbm,mixlaw,gp] [--out docs/benchmark/simulator_fit.json]``
+[--methods poly,mlp,gbm,mixlaw,gp] [--folds 5] [--select every|once] [--out docs/benchmark/simulator_fit.json]``;
+``--time-fit`` only times `FittedSimulator(method="auto")` (selection + fit) on the whole table.
 """
 
 from __future__ import annotations
@@ -45,19 +46,26 @@ def regmix_baseline(train, test, seed: int) -> np.ndarray:
     return booster.predict(test[wcols].to_numpy())
 
 
-def one_split(df, split: int, methods: list[str], holdout: int) -> dict:
+def split_tables(df, split: int, holdout: int):
     target = df[df["params"] == df["params"].max()]
     runs = np.sort(target["run_id"].unique())
     held = set(np.random.default_rng(split).choice(runs, holdout, replace=False))
-    test, train = df[df["run_id"].isin(held)], df[~df["run_id"].isin(held)].reset_index(drop=True)
+    return df[~df["run_id"].isin(held)].reset_index(drop=True), df[df["run_id"].isin(held)]
+
+
+def one_split(df, split: int, methods: list[str], holdout: int, folds: int, fixed: dict | None = None) -> dict:
+    train, test = split_tables(df, split, holdout)
     y = test[METRIC].to_numpy()
     col = metric_columns(df).index(METRIC)
     k = len(weight_columns(df))
     X, Y = regression.table_features(train), train[metric_columns(train)].to_numpy(float)
     Xt = regression.table_features(test)
-    t0 = time.perf_counter()
-    chosen, scores, _ = regression.choose(train, methods, folds=5, seed=split)
-    select_s = time.perf_counter() - t0
+    if fixed is None:
+        t0 = time.perf_counter()
+        chosen, scores, _ = regression.choose(train, methods, folds=folds, seed=split)
+        select_s = time.perf_counter() - t0
+    else:  # --select once: the choice made on split 0's training table
+        chosen, scores, select_s = fixed["chosen"], fixed["cv_scores"], fixed["select_seconds"]
     t = time.perf_counter()
     pred = regression.make_model(chosen, k).fit(X, Y).predict(Xt)[:, col]
     fit_s = time.perf_counter() - t
@@ -69,25 +77,55 @@ def one_split(df, split: int, methods: list[str], holdout: int) -> dict:
     }  # fmt: skip
 
 
+def time_fit(seed: int) -> None:
+    """Wall and CPU seconds of `FittedSimulator(method="auto")` on the whole table: selection (3-fold CV of every
+    family, no stored choice) + the chosen family's fit."""
+    import os
+    import tempfile
+
+    from mixscale.simulator import fitted
+
+    df, _ = synth_table(17, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        fitted._cache_dir = lambda: Path(tmp)  # no stored choice: select from scratch
+        wall, cpu = time.perf_counter(), time.process_time()
+        sim = fitted.FittedSimulator("loss:avg", runs=df)
+        _ = sim.model
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(
+        f"FittedSimulator(auto) on 17 domains, {df['run_id'].nunique()} runs (one row each): chose {sim.chosen_method};"
+        f" {wall:.0f} s wall, {cpu:.0f} s CPU (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--holdout", type=int, default=32)
     parser.add_argument("--methods", default="poly,mlp,gbm,mixlaw,gp")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic table")
+    parser.add_argument("--folds", type=int, default=5, help="CV folds (by run) of the selection")
+    parser.add_argument(
+        "--select", choices=["every", "once"], default="every",
+        help="select by CV on every split's training table, or once on split 0's and reuse the choice",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("docs/benchmark/simulator_fit.json"))
+    parser.add_argument("--time-fit", action="store_true", help="only time FittedSimulator(auto) on the whole table")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.time_fit:
+        return time_fit(args.seed)
     df, _ = synth_table(17, seed=args.seed)
     sizes = df.groupby("scale")["run_id"].nunique().to_dict()
     print(
         f"synthetic table: 17 domains, runs per scale {sizes}, final losses only; {args.holdout} target runs held out"
     )
     done = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    key = f"seed={args.seed} methods={args.methods}"
+    key = f"seed={args.seed} methods={args.methods} folds={args.folds} select={args.select}"
     results = done.get(key, [])
     for split in range(len(results), args.splits):
-        results.append(one_split(df, split, args.methods.split(","), args.holdout))
+        fixed = results[0] if args.select == "once" and results else None
+        results.append(one_split(df, split, args.methods.split(","), args.holdout, args.folds, fixed))
         done[key] = results
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(done, indent=1))

@@ -50,8 +50,8 @@ def fit_command(
 ) -> None:
     """Cross-validate model families (folds hold out whole runs); print R² and Spearman per scale, and the choice.
 
-    The choice maximizes ½ (R² + Spearman ρ) at the largest scale, averaged over metrics. With --store (and the
-    default folds and seed) `FittedSimulator(runs=...)` reuses it instead of re-running the selection.
+    The choice maximizes ½ (R² + Spearman ρ) at the largest scale, averaged over metrics. With --store
+    `FittedSimulator(runs=...)` (and `--runs` of the benchmark and study commands) reuses it.
     """
     from mixscale.errors import ValidationError
     from mixscale.runs import unit_of
@@ -79,7 +79,7 @@ def fit_command(
     console.print(
         f"chosen method: [bold]{best}[/] (selection score {scores[best]:.3f}: ½ (R² + ρ) at the largest scale)"
     )
-    if store and folds == 5 and seed == 0:
+    if store:
         key = fingerprint(df)
         store_choice(key, best, scores)
         console.print(f"stored as the fitted simulator's choice for this table ({key})")

@@ -4,6 +4,10 @@
   ``mixscale/simulator/data``) or to any runs table passed as ``runs=``;
 * ``replay``: the recorded values of a runs table, only for configurations that were run;
 * ``analytic``: the documented synthetic law of data mixing × scaling (``simulator/analytic.py``).
+
+The fitted simulator's model families live in ``simulator/families/`` (``poly``, ``mlp``, ``gbm``, ``mixlaw``,
+``gp``), chosen per table by cross-validation by run (``simulator/regression.py``); ``simulator/synth.py`` writes
+wide synthetic runs tables from a known law (``mixscale simulator synth``) to test them on.
 """
 
 from mixscale.simulator.analytic import AnalyticSimulator

@@ -39,6 +39,8 @@ from mixscale.simulator import regression as fitting
 from mixscale.space import Config, Scale, Space
 
 SHIPPED = "runs.parquet"
+#: folds of the automatic selection (`mixscale simulator fit` defaults to 5 and stores its choice for reuse)
+SELECTION_FOLDS = 3
 
 
 def shipped_runs_path() -> Path:
@@ -142,7 +144,7 @@ class FittedSimulator:
         found = _stored(name)
         if found is not None:
             return json.loads(found.read_text())["method"]
-        best, scores, _ = fitting.choose(self.table)
+        best, scores, _ = fitting.choose(self.table, folds=SELECTION_FOLDS)
         store_choice(self.fingerprint, best, scores)
         return best
 

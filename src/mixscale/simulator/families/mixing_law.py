@@ -10,7 +10,8 @@ For each metric (sign-flipped for accuracies, in units of its standard deviation
 a power law in N, and a power law in D whose coefficient is a data-mixing law (Ye et al., 2024: exponential in
 the weights; plus log-weights for domains absent from a mixture) that drifts linearly with log N and log D, so the
 best mixture may move with scale; h lifts a point mid-schedule above a finished run. 4k + 6 parameters per metric,
-ridge-penalized (:math:`\lambda \lVert t, r, u, v \rVert^2`). A metric that is the mean of all the others (e.g.
+ridge-penalized (:math:`\lambda \lVert t, r, u, v \rVert^2`); squared errors are weighted so that every scale
+(distinct N) counts the same, and the scaling law is fitted before the mixing terms. A metric that is the mean of all the others (e.g.
 ``loss:avg``) is predicted as the mean of their fits. Written on torch (L-BFGS, batched over metrics) because no
 library fits this law family.
 """
@@ -28,8 +29,8 @@ class MixingLawModel:
 
     name = "mixlaw"
 
-    def __init__(self, k: int, penalty: float = 1e-4, iterations: int = 100, mixing: bool = True):
-        self.k, self.penalty, self.iterations, self.mixing = k, penalty, iterations, mixing
+    def __init__(self, k: int, penalty: float = 1e-4, iterations: int = 300, mixing: bool = True, balance: bool = True):
+        self.k, self.penalty, self.iterations, self.mixing, self.balance = k, penalty, iterations, mixing, balance
 
     def _inputs(self, X: np.ndarray) -> tuple[torch.Tensor, ...]:
         t = torch.from_numpy(np.asarray(X, float))
@@ -69,16 +70,25 @@ class MixingLawModel:
         for v in p.values():
             v.requires_grad_(True)
         inputs = self._inputs(X)
-        opt = torch.optim.LBFGS(list(p.values()), lr=1.0, max_iter=self.iterations, line_search_fn="strong_wolfe")
+        # every scale weighs the same in the loss, so a few large runs are fitted as well as many small ones
+        _, level, counts = np.unique(np.round(X[:, self.k], 6), return_inverse=True, return_counts=True)
+        rw = 1.0 / counts[level.ravel()] if self.balance else np.ones(len(X))
+        rw = torch.from_numpy(rw / rw.sum())[:, None]
+        mixing = self.mixing
+        for stage in ("scaling", "mixing") if mixing else ("scaling",):  # the scaling law first, then the mixture
+            self.mixing = stage == "mixing"
+            free = [v for n, v in p.items() if self.mixing or n not in "turv"]
+            opt = torch.optim.LBFGS(free, lr=1.0, max_iter=self.iterations, line_search_fn="strong_wolfe")
 
-        def closure():
-            opt.zero_grad()
-            loss = torch.mean((self._forward(p, *inputs) - y) ** 2) * M
-            loss = loss + self.penalty * sum((p[n] ** 2).sum() for n in "turv")
-            loss.backward()
-            return loss
+            def closure():
+                opt.zero_grad()
+                loss = torch.sum(rw * (self._forward(p, *inputs) - y) ** 2)
+                loss = loss + self.penalty * sum((p[n] ** 2).sum() for n in "turv")
+                loss.backward()
+                return loss
 
-        opt.step(closure)
+            opt.step(closure)
+        self.mixing = mixing
         self.params = {n: v.detach() for n, v in p.items()}
         return self
 
