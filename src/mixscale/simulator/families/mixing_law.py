@@ -11,9 +11,9 @@ a power law in N, and a power law in D whose coefficient is a data-mixing law (Y
 the weights; plus log-weights for domains absent from a mixture) that drifts linearly with log N and log D, so the
 best mixture may move with scale; h lifts a point mid-schedule above a finished run. 4k + 6 parameters per metric,
 ridge-penalized (:math:`\lambda \lVert t, r, u, v \rVert^2`); squared errors are weighted so that every scale
-(distinct N) counts the same, and the scaling law is fitted before the mixing terms. A metric that is the mean of all the others (e.g.
-``loss:avg``) is predicted as the mean of their fits. Written on torch (L-BFGS, batched over metrics) because no
-library fits this law family.
+(distinct N) counts the same, and the scaling law is fitted before the mixing terms. A metric that is the mean
+of all the others (e.g. ``loss:avg``) is predicted as the mean of their fits. Written on torch (L-BFGS, batched
+over metrics) because no library fits this law family.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class MixingLawModel:
             free = [v for n, v in p.items() if self.mixing or n not in "turv"]
             opt = torch.optim.LBFGS(free, lr=1.0, max_iter=self.iterations, line_search_fn="strong_wolfe")
 
-            def closure():
+            def closure(opt=opt):
                 opt.zero_grad()
                 loss = torch.sum(rw * (self._forward(p, *inputs) - y) ** 2)
                 loss = loss + self.penalty * sum((p[n] ** 2).sum() for n in "turv")
