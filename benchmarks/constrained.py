@@ -1,0 +1,96 @@
+"""Does ``mfms`` keep its edge when a token cap binds? Speedups on the fitted simulator, unconstrained vs capped.
+
+Usage: ``.venv/bin/python benchmarks/constrained.py [--seeds 10] [--budget 3] [--out docs/benchmark/constrained]``
+
+The cap: the domain the unconstrained optimum uses most gets ``tokens`` such that, at ``max_epochs = 1`` and the
+target run's planned tokens, its weight is at most half its optimal weight (a binding token-availability
+constraint). Both problems run ``random``, ``mfbo`` and ``mfms`` on the same seeds; regret is measured against each
+problem's own optimum (the constrained optimum by dense search inside the feasible set). Printed: median final
+regret, the speedups of ``mfms`` over ``random`` and ``mfbo`` on both problems, and the constrained/unconstrained
+ratio of each speedup. Traces are saved per seed under ``--out`` (``*.parquet``), so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mixscale import bench, simulator
+from mixscale.objectives.constrained import ConstrainedObjective
+
+STRATEGIES = ("random", "mfbo", "mfms")
+
+
+def capped(objective) -> tuple[ConstrainedObjective, str, float]:
+    space = objective.space
+    w_opt, _ = objective.optimum()
+    i = int(np.argmax(w_opt))
+    domain, cap = space.domains[i], float(w_opt[i]) / 2
+    scale, steps = space.target
+    planned = space.scale(scale).tokens_per_step
+    target_tokens = float(planned) * steps if planned else 1.0
+    return (
+        ConstrainedObjective(
+            objective, tokens={domain: cap * target_tokens}, max_epochs=1, target_tokens=target_tokens
+        ),
+        domain,
+        cap,
+    )
+
+
+def run(objective, name: str, seeds: int, budget: float, out: Path) -> bench.BenchResult:
+    frames = []
+    for seed in range(seeds):
+        path = out / f"{name}-seed{seed}.parquet"
+        if not path.exists():
+            res = bench.run(objective, STRATEGIES, seeds=[seed], budget=budget, workers=1)
+            res.traces.to_parquet(path)
+            print(f"{name} seed {seed} done", flush=True)
+        frames.append(pd.read_parquet(path))
+    return bench.BenchResult(pd.concat(frames), budget, objective.metric.name, objective.optimum()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budget", type=float, default=3.0)
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmark/constrained"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    plain = simulator.load("fitted")
+    cons, domain, cap = capped(plain)
+    w_plain, v_plain = plain.optimum()
+    w_cons, v_cons = cons.optimum()
+    print(f"cap: {domain} <= {cap:.3f} (half its optimal weight {2 * cap:.3f})")
+    print(f"unconstrained optimum {v_plain:.4f} at {np.round(w_plain, 3).tolist()}")
+    print(f"constrained optimum   {v_cons:.4f} at {np.round(w_cons, 3).tolist()}", flush=True)
+
+    results = {"unconstrained": run(plain, "plain", args.seeds, args.budget, args.out)}
+    results["capped"] = run(cons, "capped", args.seeds, args.budget, args.out)
+    rows, summary = [], {"cap": {"domain": domain, "max_weight": cap}, "seeds": args.seeds, "budget": args.budget}
+    for problem, res in results.items():
+        final = res.final()
+        row = {"problem": problem, "optimum": res.optimum}
+        for s in STRATEGIES:
+            row[f"{s} final regret"] = round(float(final.loc[s].median_regret), 4)
+        for b in ("random", "mfbo"):
+            sp = res.speedup(b, "mfms")
+            row[f"mfms vs {b}"] = str(sp)
+            summary[f"{problem} mfms vs {b}"] = sp.median
+        rows.append(row)
+    for b in ("random", "mfbo"):
+        ratio = summary[f"capped mfms vs {b}"] / summary[f"unconstrained mfms vs {b}"]
+        summary[f"ratio vs {b}"] = ratio
+        print(f"mfms vs {b}: capped / unconstrained speedup = {ratio:.2f} (within 30%: {abs(ratio - 1) <= 0.3})")
+    print(f"\nfitted simulator, {args.seeds} seeds, budget {args.budget:g} target runs")
+    print(pd.DataFrame(rows).to_string(index=False))
+    (args.out / "summary.json").write_text(json.dumps({**summary, "table": rows}, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()
