@@ -208,3 +208,80 @@ def test_every_strategy_asks_and_recommends_only_feasible_mixtures(name):
     rec = strat.recommend()
     assert sp.polytope.violation(np.array([rec.mixture[d] for d in sp.domains])).max() <= 1e-9
     sp.validate_mixture(rec.mixture)
+
+
+# ------------------------------------------------------------------------------------------ study files
+CONSTRAINED_STUDY = """
+name = "capped"
+strategy = "{strategy}"
+budget = 1.5
+seed = 2
+[objective]
+type = "simulator"
+name = "analytic"
+metric = "loss:c4"
+[constraints]
+bounds = {{ arxiv = [0, 0.05] }}
+fixed = {{ book = 0.1 }}
+tokens = {{ github = 1e9 }}
+max_epochs = 4
+target_tokens = 2e10
+linear = ["wikipedia + stackexchange <= 0.8"]
+{strategy_options}
+"""
+
+
+def test_study_file_with_constraints_runs_end_to_end_and_resumes(tmp_path):
+    from typer.testing import CliRunner
+
+    import mixscale
+    from mixscale.cli import app
+
+    runner = CliRunner()
+    path = tmp_path / "s.toml"
+    path.write_text(CONSTRAINED_STUDY.format(strategy="hyperband", strategy_options=""))
+    url = f"sqlite:///{tmp_path}/c.db"
+    first = runner.invoke(app, ["optimize", str(path), "--storage", url])
+    out = " ".join(first.output.split())
+    assert first.exit_code == 0, out
+    assert "feasible region" in out and "recommended mixture" in out
+    study = mixscale.load_study("capped", url)
+    sp = study.space  # rebuilt from the stored space dict: the constraints survive, so resume checks pass
+    assert sp.constrained and sp.feasible_region()["github"][1] == pytest.approx(0.2)
+    from mixscale.study import studyfile
+
+    spec = studyfile.load(path)
+    assert sp == spec.objective.space
+    study.check_compatible(spec.objective)
+    W = np.array([t.config.weights(sp.domains) for t in study.trials])
+    assert len(W) >= 3 and sp.polytope.violation(W).max() <= 1e-9
+    assert study.recommendation is not None
+    sp.validate_mixture(study.recommendation.mixture)
+    report = runner.invoke(app, ["study", "report", "capped", "--storage", url, "-o", str(tmp_path / "rep")])
+    assert report.exit_code == 0 and (tmp_path / "rep" / "mixture.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "replace, field",
+    [
+        ("arxiv = [0, 0.05]", "constraints.bounds.arxiv"),
+        ("book = 0.1", "constraints"),
+        ("max_epochs = 4", "constraints.max_epochs"),
+    ],
+)
+def test_bad_constraints_table_fails_naming_the_field(tmp_path, replace, field):
+    from typer.testing import CliRunner
+
+    from mixscale.cli import app
+
+    bad = {
+        "arxiv = [0, 0.05]": "arxiv = [0.5, 0.05]",
+        "book = 0.1": "book = 0.9, arxiv = 0.2",
+        "max_epochs = 4": "max_epochs = -1",
+    }[replace]
+    text = CONSTRAINED_STUDY.format(strategy="random", strategy_options="").replace(replace, bad)
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    result = CliRunner().invoke(app, ["optimize", str(path)])
+    assert result.exit_code == 2
+    assert field in result.output

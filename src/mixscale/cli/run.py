@@ -327,6 +327,13 @@ def optimize(
     metric = objective.metric.name
     domains = objective.space.domains
     console.print(f"domains: {', '.join(domains)}; target {objective.space.target}", highlight=False)
+    if objective.space.constrained:
+        region = Table(title="feasible region (per-domain weight range)")
+        for col in ("domain", "min", "max"):
+            region.add_column(col, justify="left" if col == "domain" else "right")
+        for d, (lo, hi) in objective.space.feasible_region().items():
+            region.add_row(d, f"{lo:.4f}", f"{hi:.4f}")
+        console.print(region)
     console.print(
         f"study {study_name!r}: {spec.strategy} on {metric}, budget {spec.budget:g} target runs", highlight=False
     )

@@ -100,8 +100,25 @@ def _plot_progress(study, recs, df, regrets, metric: str, path: Path) -> None:
 
 
 def _plot_mixture(study, recs, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=110)
     domains = study.space.domains
+    if not study.space.constrained:
+        fig, ax = plt.subplots(figsize=(8, 4), dpi=110)
+    else:  # a second panel: each domain's feasible range with the latest recommendation in it
+        fig, (ax, rax) = plt.subplots(1, 2, figsize=(11, 4), dpi=110, gridspec_kw={"width_ratios": [3, 1.3]})
+        region = study.space.feasible_region()
+        y = np.arange(len(domains))
+        lo = np.array([region[d][0] for d in domains])
+        hi = np.array([region[d][1] for d in domains])
+        rax.barh(y, hi - lo, left=lo, height=0.5, color="0.85", edgecolor="0.4", label="feasible range")
+        if recs:
+            last = [recs[-1].recommendation.mixture[d] for d in domains]
+            rax.plot(last, y, "o", color="C3", label="recommended")
+        rax.set_yticks(y, domains, fontsize=8)
+        rax.set_xlim(0, 1)
+        rax.invert_yaxis()
+        rax.set_xlabel("weight")
+        rax.set_title("Constraints")
+        rax.legend(fontsize=7, loc="lower right")
     if recs:
         x = _steps_x([r.spent for r in recs])
         W = _last_repeated(np.array([[r.recommendation.mixture[d] for d in domains] for r in recs]))
@@ -111,7 +128,10 @@ def _plot_mixture(study, recs, path: Path) -> None:
     ax.set_xlabel("cumulative cost (target-run units)")
     ax.set_ylabel("weight")
     ax.set_title("Recommended mixture")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if study.space.constrained:
+        ax.legend(fontsize=6, loc="upper right")
+    else:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -60,16 +60,19 @@ if TYPE_CHECKING:
 
 # ----------------------------------------------------------------------- descriptions
 def space_to_dict(space: Space) -> dict[str, Any]:
-    return {
+    d = {
         "domains": list(space.domains),
         "scales": [{"name": s.name, "params": s.params, "tokens_per_step": s.tokens_per_step} for s in space.scales],
         "steps": list(space.steps),
         "target": [space.target[0], space.target[1]],
     }
+    if space.constraints:
+        d["constraints"] = space.constraints.to_dict()
+    return d
 
 
 def space_from_dict(d: Mapping[str, Any]) -> Space:
-    return Space(d["domains"], d["scales"], d["steps"], tuple(d["target"]))
+    return Space(d["domains"], d["scales"], d["steps"], tuple(d["target"]), **d.get("constraints", {}))
 
 
 def describe_objective(objective: Objective) -> dict[str, Any]:
@@ -265,8 +268,8 @@ class Study:
         _check_objective(objective)
         stored = space_to_dict(self.space)
         given = space_to_dict(objective.space)
-        for key in ("domains", "scales", "steps", "target"):
-            if stored[key] != given[key]:
+        for key in ("domains", "scales", "steps", "target", "constraints"):
+            if stored.get(key) != given.get(key):
                 raise ValidationError(
                     key, f"study {self.name!r} was created with {key} {stored[key]}, the objective has {given[key]}"
                 )

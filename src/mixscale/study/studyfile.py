@@ -30,6 +30,14 @@
     # type = "train"; data = "data/tokens"; metric = "loss:avg"; scales = ["13k", "57k", "100k"]
     # (with type = "train" the domains come from the corpus and `scales` names ladder rungs; see examples/)
 
+    [constraints]              # optional: the feasible mixtures (see mixscale.constraints)
+    bounds = { books = [0, 0.3] }          # per-domain [min, max]
+    fixed = { code = 0.1 }                 # weights already decided
+    tokens = { books = 4e9 }               # unique tokens available per domain ...
+    max_epochs = 2                         # ... times the epochs allowed (a number or per domain) ...
+    target_tokens = 1e11                   # ... over the target run's tokens (default: tokens_per_step x steps)
+    linear = ["web + code >= 0.5"]         # general linear constraints (or {weights = {...}, min/max = ...})
+
     [strategy_options]         # passed to the strategy
 
     # Several metrics: `metric` may be a weight table (a weighted objective, e.g. metric = { "loss:code" = 0.5,
@@ -72,7 +80,9 @@ KNOWN_KEYS = {
     "name",
     "pareto",
     "warm_start",
+    "constraints",
 }
+CONSTRAINT_KEYS = ("bounds", "fixed", "tokens", "max_epochs", "linear", "target_tokens")
 
 
 @dataclass
@@ -131,6 +141,8 @@ def parse(data: dict[str, Any], base: Path | None = None) -> StudySpec:
     if not isinstance(obj, dict):
         raise ValidationError("objective", "missing [objective] table")
     objective = objectives.from_table(obj, data, base or Path.cwd())
+    if data.get("constraints") is not None:
+        objective = _constrained(objective, data["constraints"])
     strategy = data.get("strategy", strategies.DEFAULT)
     if strategy not in strategies.REGISTRY:
         raise ValidationError("strategy", f"unknown strategy {strategy!r} (known: {', '.join(strategies.REGISTRY)})")
@@ -182,6 +194,22 @@ def _warm_start(items: Any, base: Path) -> list[Any]:
         else:
             raise ValidationError(f"warm_start[{i}]", f"expected a runs table path or {{storage, study}}, got {item!r}")
     return out
+
+
+def _constrained(objective: Objective, table: Any) -> Objective:
+    """The objective restricted by the ``[constraints]`` table (errors name ``constraints.<field>``)."""
+    from mixscale.objectives.constrained import ConstrainedObjective
+
+    if not isinstance(table, dict):
+        raise ValidationError("constraints", "must be a table")
+    extra = set(table) - set(CONSTRAINT_KEYS)
+    if extra:
+        raise ValidationError(f"constraints.{sorted(extra)[0]}", f"unknown key (known: {', '.join(CONSTRAINT_KEYS)})")
+    try:
+        return ConstrainedObjective(objective, **table)
+    except ValidationError as exc:
+        field_name = exc.field if exc.field == "constraints" else f"constraints.{exc.field}"
+        raise ValidationError(field_name, exc.message) from None
 
 
 def _initial(items: Any, space: Space) -> list[Config]:
