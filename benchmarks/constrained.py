@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budget", type=float, default=3.0)
     parser.add_argument("--out", type=Path, default=Path("docs/benchmark/constrained"))
+    parser.add_argument("--only", choices=["unconstrained", "capped"], help="run one problem's seeds and stop")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -70,6 +71,11 @@ def main() -> None:
     print(f"unconstrained optimum {v_plain:.4f} at {np.round(w_plain, 3).tolist()}")
     print(f"constrained optimum   {v_cons:.4f} at {np.round(w_cons, 3).tolist()}", flush=True)
 
+    if args.only:  # e.g. the two problems in two processes
+        run(
+            *((plain, "plain") if args.only == "unconstrained" else (cons, "capped")), args.seeds, args.budget, args.out
+        )
+        return
     results = {"unconstrained": run(plain, "plain", args.seeds, args.budget, args.out)}
     results["capped"] = run(cons, "capped", args.seeds, args.budget, args.out)
     rows, summary = [], {"cap": {"domain": domain, "max_weight": cap}, "seeds": args.seeds, "budget": args.budget}
