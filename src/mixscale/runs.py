@@ -16,6 +16,10 @@ Optional, with defaults: `step` (int, step ≤ max_steps; default `max_steps`: a
 run), `seed` (int; default 0), `unit` (one of `UNITS`, the same on every row; default `bits_per_byte`, what our
 sweep records — a table that mixes units is rejected, never converted).
 
+Optional repetition columns: `epochs:<domain>` (float ≥ 0), how many times the run went through the domain's unique
+tokens by that row's step (our trainer counts the sequences it draws per domain; imported tables may omit them), and
+`unique_tokens:<domain>` (the domain's unique training tokens, when capped to match a target's repetition).
+
 Optional provenance columns written by our sweep: `flops` (6·N·tokens so far), `train_seconds`, `code_version`,
 `hardware`, `torch`, `tokenizer_sha256`, `corpus_sha256` (JSON of domain → hash), `mixture_index`.
 
@@ -146,6 +150,10 @@ def records_to_table(records: list[dict]) -> pd.DataFrame:
                 "seed": cfg["seed"],
             }
             row.update({f"w:{d}": w for d, w in sorted(cfg["mixture"].items())})
+            frac = point["step"] / cfg["steps"]  # epochs so far, pro rata of the run's own count
+            row.update({f"epochs:{d}": e * frac for d, e in sorted(r.get("epochs", {}).items())})
+            if cfg.get("unique_tokens"):
+                row.update({f"unique_tokens:{d}": n for d, n in sorted(cfg["unique_tokens"].items())})
             row.update({f"loss:{k}": v for k, v in point.items() if k not in ("step", "train_loss")})
             row.update(
                 {

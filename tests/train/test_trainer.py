@@ -102,3 +102,27 @@ def test_training_objective_trains_real_models_from_a_study_file(tiny_corpus, tm
     with pytest.raises(ValidationError) as e:
         studyfile.parse({**data, "scales": ["13k", "huge"]}, base=tmp_path)
     assert e.value.field == "scales[1]"
+
+
+def test_epochs_are_counted_and_unique_tokens_can_be_capped(tiny_corpus, tmp_path):
+    from mixscale.runs import records_to_table
+
+    free = train(_cfg(steps=24), tiny_corpus)
+    capped = train(_cfg(steps=24, unique_tokens={"code": 200}), tiny_corpus)
+    assert capped["unique_tokens"]["code"] == 200 and free["unique_tokens"]["code"] > 200
+    for r in (free, capped):  # every drawn sequence is counted: epochs x unique tokens = tokens seen
+        seen = sum(r["epochs"][d] * r["unique_tokens"][d] for d in r["epochs"])
+        assert seen == pytest.approx(24 * 4 * 16)
+    # same draws (same seed), fewer unique tokens: more epochs of code, in proportion
+    ratio = capped["epochs"]["code"] / free["epochs"]["code"]
+    assert ratio == pytest.approx(free["unique_tokens"]["code"] / 200)
+    table = records_to_table([{**capped, "run_id": "c"}])
+    last = table[table.step == 24].iloc[0]
+    assert last["epochs:code"] == pytest.approx(capped["epochs"]["code"]) and last["unique_tokens:code"] == 200
+    with pytest.raises(ValidationError) as e:
+        train(_cfg(unique_tokens={"code": 5}), tiny_corpus)
+    assert e.value.field == "unique_tokens.code"
+    # resume keeps the counts
+    out = tmp_path / "r"
+    train(_cfg(steps=24, unique_tokens={"code": 200}), tiny_corpus, out, stop_after=12)
+    assert train(_cfg(steps=24, unique_tokens={"code": 200}), tiny_corpus, out)["epochs"] == capped["epochs"]

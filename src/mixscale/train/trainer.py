@@ -49,6 +49,8 @@ class TrainConfig:
     eval_seqs: int = 16
     seed: int = 0
     scale: str = "custom"
+    #: Cap on a domain's unique training tokens (its first ``n`` tokens), e.g. to match a target's repetition.
+    unique_tokens: dict[str, int] | None = None
 
     def validate(self, domains: tuple[str, ...]) -> None:
         w = self.mixture
@@ -65,6 +67,11 @@ class TrainConfig:
                 raise ValidationError(name, f"must be a positive integer, got {getattr(self, name)!r}")
         if self.d_model % self.n_head:
             raise ValidationError("n_head", f"must divide d_model={self.d_model}")
+        for d, n in (self.unique_tokens or {}).items():
+            if d not in domains:
+                raise ValidationError(f"unique_tokens.{d}", f"unknown domain; the corpus has {list(domains)}")
+            if not isinstance(n, int) or isinstance(n, bool) or n <= self.context + 1:
+                raise ValidationError(f"unique_tokens.{d}", f"must be an integer > context + 1, got {n!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValidationError("lr", f"must be positive, got {self.lr!r}")
 
@@ -85,12 +92,22 @@ class TrainConfig:
 
 
 class MixtureSampler:
-    """Batches whose sequences come from domain d with probability w_d, each a uniform random window."""
+    """Batches whose sequences come from domain d with probability w_d, each a uniform random window (of the
+    domain's first ``unique_tokens[d]`` training tokens when capped). ``sequences`` counts the draws per domain."""
 
-    def __init__(self, corpus: TokenizedCorpus, mixture: dict[str, float], context: int, generator: torch.Generator):
+    def __init__(
+        self,
+        corpus: TokenizedCorpus,
+        mixture: dict[str, float],
+        context: int,
+        generator: torch.Generator,
+        unique_tokens: dict[str, int] | None = None,
+    ):
         self.domains = [d for d in corpus.domains if mixture.get(d, 0.0) > 0]
         self.weights = torch.tensor([mixture[d] for d in self.domains], dtype=torch.float64)
-        self.arrays = [corpus.tokens(d, "train") for d in self.domains]
+        caps = unique_tokens or {}
+        self.arrays = [corpus.tokens(d, "train")[: caps.get(d)] for d in self.domains]
+        self.sequences = dict.fromkeys(self.domains, 0)
         for d, a in zip(self.domains, self.arrays, strict=True):
             if len(a) <= context + 1:
                 raise ValidationError("context", f"domain {d!r} has only {len(a)} training tokens")
@@ -106,6 +123,7 @@ class MixtureSampler:
         rows = []
         for k, ui in zip(which.tolist(), u.tolist(), strict=True):
             a = self.arrays[k]
+            self.sequences[self.domains[k]] += 1
             start = int(ui * (len(a) - self.context - 1))
             rows.append(a[start : start + self.context + 1])
         block = torch.from_numpy(np.stack(rows).astype(np.int64))
@@ -160,6 +178,7 @@ class RunState:
     curve: list[dict] = field(default_factory=list)
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    sequences: dict[str, int] = field(default_factory=dict)
 
 
 def train(
@@ -192,7 +211,7 @@ def train(
         betas=(0.9, 0.95),
     )
     g = torch.Generator().manual_seed(cfg.seed + 1_000_003)
-    sampler = MixtureSampler(corpus, cfg.mixture, cfg.context, g)
+    sampler = MixtureSampler(corpus, cfg.mixture, cfg.context, g, cfg.unique_tokens)
     windows = {d: validation_windows(corpus, d, cfg.context, cfg.eval_seqs).to(dev) for d in corpus.domains}
     tbytes = torch.as_tensor(corpus.token_bytes, device=dev)
     state = RunState()
@@ -206,6 +225,7 @@ def train(
         opt.load_state_dict(saved["optimizer"])
         g.set_state(saved["generator"])
         state = RunState(**json.loads(saved["state"]))
+        sampler.sequences.update(state.sequences)
 
     def save_checkpoint() -> None:
         if ckpt is None:
@@ -216,7 +236,7 @@ def train(
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
             "generator": g.get_state(),
-            "state": json.dumps(asdict(state)),
+            "state": json.dumps({**asdict(state), "sequences": sampler.sequences}),
         }
         torch.save(payload, ckpt.with_suffix(".tmp"))
         os.replace(ckpt.with_suffix(".tmp"), ckpt)  # atomic: a kill mid-write never corrupts the checkpoint
@@ -271,6 +291,11 @@ def train(
         "train_seconds": state.train_seconds,
         "eval_seconds": state.eval_seconds,
         "tokens_per_second": tokens / max(state.train_seconds, 1e-9),
+        # repetition: tokens seen from each domain over the unique tokens it had (its epochs)
+        "unique_tokens": {d: len(a) for d, a in zip(sampler.domains, sampler.arrays, strict=True)},
+        "epochs": {
+            d: sampler.sequences[d] * cfg.context / len(a) for d, a in zip(sampler.domains, sampler.arrays, strict=True)
+        },
         "code_version": code_version(),
         "hardware": hardware(dev),
         "torch": torch.__version__,
