@@ -60,15 +60,13 @@ if TYPE_CHECKING:
 
 # ----------------------------------------------------------------------- descriptions
 def space_to_dict(space: Space) -> dict[str, Any]:
-    d = {
+    return {
         "domains": list(space.domains),
         "scales": [{"name": s.name, "params": s.params, "tokens_per_step": s.tokens_per_step} for s in space.scales],
         "steps": list(space.steps),
         "target": [space.target[0], space.target[1]],
+        **({"constraints": space.constraints.to_dict()} if space.constraints else {}),
     }
-    if space.constraints:
-        d["constraints"] = space.constraints.to_dict()
-    return d
 
 
 def space_from_dict(d: Mapping[str, Any]) -> Space:
