@@ -30,11 +30,15 @@ def pareto_front(study):
     if study.strategy_name != "pareto":
         return None
     from mixscale import strategies
+    from mixscale.errors import ValidationError
 
     s = strategies.create("pareto", study.space, None, True, study.seed, **study.strategy_options)
-    for t in sorted(study.trials, key=lambda t: (t.end_seq is None, t.end_seq or 0)):
-        if t.state == "complete":
-            s.tell(t.config, Observation(float(t.value), float(t.cost or 0.0), t.curve, dict(t.info or {})))
+    try:
+        for t in sorted(study.trials, key=lambda t: (t.end_seq is None, t.end_seq or 0)):
+            if t.state == "complete":
+                s.tell(t.config, Observation(float(t.value), float(t.cost or 0.0), t.curve, dict(t.info or {})))
+    except ValidationError:  # trials stored without every metric of the front: no front to draw
+        return None
     return s.recommend() if len(s.history) >= 2 else None
 
 

@@ -87,8 +87,13 @@ def _plot_progress(study, recs, df, regrets, metric: str, path: Path) -> None:
     ax1.grid(True, alpha=0.3)
     done = df[df["state"] == "complete"] if not df.empty else df
     if not done.empty:
-        for (scale, steps), g in done.groupby(["scale", "steps"], sort=False):
+        warm = done["source"] == "warm_start"  # runs from earlier work: free, drawn at cost 0 as open diamonds
+        for (scale, steps), g in done[~warm].groupby(["scale", "steps"], sort=False):
             ax2.scatter(g["spent"], g[metric], s=18, label=f"{scale} / {steps}")
+        if warm.any():
+            w = done[warm]
+            ax2.scatter(w["spent"].fillna(0.0), w[metric], s=20, marker="D", facecolors="none", edgecolors="0.4",
+                        label=f"warm start ({len(w)})")  # fmt: skip
         ax2.legend(fontsize=7, title="scale / steps", title_fontsize=7)
     ax2.set_xlabel("cumulative cost (target-run units)")
     ax2.set_ylabel(f"observed {metric}")
