@@ -42,10 +42,12 @@ def capped(objective) -> tuple[ConstrainedObjective, str, float]:
     )
 
 
-def run(objective, name: str, seeds: int, budget: float, out: Path) -> bench.BenchResult:
+def run(objective, name: str, seeds, budget: float, out: Path, compute: bool = True) -> bench.BenchResult:
     frames = []
-    for seed in range(seeds):
+    for seed in seeds:
         path = out / f"{name}-seed{seed}.parquet"
+        if not path.exists() and not compute:
+            continue
         if not path.exists():
             res = bench.run(objective, STRATEGIES, seeds=[seed], budget=budget, workers=1)
             res.traces.to_parquet(path)
@@ -60,6 +62,10 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=3.0)
     parser.add_argument("--out", type=Path, default=Path("docs/benchmark/constrained"))
     parser.add_argument("--only", choices=["unconstrained", "capped"], help="run one problem's seeds and stop")
+    parser.add_argument("--reverse", action="store_true", help="seeds in reverse order (a second process)")
+    parser.add_argument(
+        "--summarize", action="store_true", help="no new runs: compare on the seeds both problems have so far"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -71,14 +77,17 @@ def main() -> None:
     print(f"unconstrained optimum {v_plain:.4f} at {np.round(w_plain, 3).tolist()}")
     print(f"constrained optimum   {v_cons:.4f} at {np.round(w_cons, 3).tolist()}", flush=True)
 
+    seeds = list(range(args.seeds))[:: -1 if args.reverse else 1]
     if args.only:  # e.g. the two problems in two processes
-        run(
-            *((plain, "plain") if args.only == "unconstrained" else (cons, "capped")), args.seeds, args.budget, args.out
-        )
+        run(*((plain, "plain") if args.only == "unconstrained" else (cons, "capped")), seeds, args.budget, args.out)
         return
-    results = {"unconstrained": run(plain, "plain", args.seeds, args.budget, args.out)}
-    results["capped"] = run(cons, "capped", args.seeds, args.budget, args.out)
-    rows, summary = [], {"cap": {"domain": domain, "max_weight": cap}, "seeds": args.seeds, "budget": args.budget}
+    if args.summarize:
+        done = [s for s in seeds if all((args.out / f"{n}-seed{s}.parquet").exists() for n in ("plain", "capped"))]
+        print(f"summarizing the {len(done)} seeds both problems have: {done}")
+        seeds = done
+    results = {"unconstrained": run(plain, "plain", seeds, args.budget, args.out, not args.summarize)}
+    results["capped"] = run(cons, "capped", seeds, args.budget, args.out, not args.summarize)
+    rows, summary = [], {"cap": {"domain": domain, "max_weight": cap}, "seeds": seeds, "budget": args.budget}
     for problem, res in results.items():
         final = res.final()
         row = {"problem": problem, "optimum": res.optimum}
@@ -93,7 +102,7 @@ def main() -> None:
         ratio = summary[f"capped mfms vs {b}"] / summary[f"unconstrained mfms vs {b}"]
         summary[f"ratio vs {b}"] = ratio
         print(f"mfms vs {b}: capped / unconstrained speedup = {ratio:.2f} (within 30%: {abs(ratio - 1) <= 0.3})")
-    print(f"\nfitted simulator, {args.seeds} seeds, budget {args.budget:g} target runs")
+    print(f"\nfitted simulator, {len(seeds)} seeds {seeds}, budget {args.budget:g} target runs")
     print(pd.DataFrame(rows).to_string(index=False))
     (args.out / "summary.json").write_text(json.dumps({**summary, "table": rows}, indent=2, default=float))
 
