@@ -1,9 +1,13 @@
 """Study throughput with 1 vs 2 local workers, and the proposal overhead per trial as pending points grow.
 
-Usage: ``.venv/bin/python benchmarks/study_throughput.py [--trials 16] [--delay 0.5] [--repeats 2]``
+Usage: ``.venv/bin/python benchmarks/study_throughput.py [--trials 16] [--delay 0.5] [--repeats 2]
+[--storage URL] [--no-overhead]``
+
+``--storage``: where the studies are stored: a temporary SQLite file per run (default) or a database URL, e.g.
+``postgresql+psycopg://user:pw@127.0.0.1:5432/db`` (each run adds a study with a fresh name there).
 
 1. **Throughput.** The same ``random`` study (analytic simulator) runs with ``LocalExecutor(1)`` and
-   ``LocalExecutor(2)``, alternating, ``repeats`` times each, in fresh SQLite files. Each trial sleeps ``delay``
+   ``LocalExecutor(2)``, alternating, ``repeats`` times each, in fresh studies. Each trial sleeps ``delay``
    seconds before answering: it stands in for a training run on an accelerator, so the driver (asks, storage
    writes, scheduling) is what is measured, not how two busy CPU cores share work. Reported: trials/hour over the
    whole ``optimize`` call (worker start-up included) and in steady state (first trial start to last trial end,
@@ -21,6 +25,7 @@ import functools
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +47,13 @@ def _slow_simulator(mixture, scale, steps, seed=None, delay=0.5):
     return sim.evaluate(sim.space.config(mixture, scale, steps), seed=seed).value
 
 
-def throughput(trials: int, delay: float, workers: int, folder: Path, tag: str) -> tuple[float, float]:
+def throughput(trials: int, delay: float, workers: int, storage: str | None, folder: Path, tag: str):
     """(trials/hour over the whole call, trials/hour from first start to last finish)."""
     space = AnalyticSimulator().space
     objective = FunctionObjective(space, functools.partial(_slow_simulator, delay=delay))
-    study = mixscale.create_study(objective, storage=f"sqlite:///{folder}/{tag}.db", strategy="random", seed=0)
+    url = storage or f"sqlite:///{folder}/{tag}.db"
+    name = f"{tag}-{uuid.uuid4().hex[:8]}"
+    study = mixscale.create_study(objective, storage=url, name=name, strategy="random", seed=0)
     t0 = time.perf_counter()
     study.optimize(objective, n_trials=trials, executor=LocalExecutor(workers))
     wall = time.perf_counter() - t0
@@ -95,14 +102,20 @@ def main() -> None:
     ap.add_argument("--observations", type=int, default=30)
     ap.add_argument("--pending", default="0,1,2,4,8,16")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the asks")
+    ap.add_argument("--storage", default=None, help="database URL (default: a temporary SQLite file per run)")
+    ap.add_argument("--no-overhead", action="store_true", help="skip the proposal-overhead table")
     args = ap.parse_args()
 
     rows: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
             for w in (1, 2):  # alternate, so that load from other processes hits both alike
-                rows[w].append(throughput(args.trials, args.delay, w, Path(tmp), f"w{w}-r{r}"))
-    print(f"\nThroughput: {args.trials} random-strategy trials of {args.delay:g} s each, median of {args.repeats}")
+                rows[w].append(throughput(args.trials, args.delay, w, args.storage, Path(tmp), f"w{w}-r{r}"))
+    backend = "SQLite (temporary file)" if args.storage is None else args.storage.split(":")[0]
+    print(
+        f"\nThroughput on {backend}: {args.trials} random-strategy trials of {args.delay:g} s each, "
+        f"median of {args.repeats}"
+    )
     print("| workers | trials/hour (whole call) | trials/hour (steady state) |")
     print("|---|---|---|")
     med = {w: (statistics.median(a for a, _ in v), statistics.median(b for _, b in v)) for w, v in rows.items()}
@@ -110,6 +123,8 @@ def main() -> None:
         print(f"| {w} | {med[w][0]:,.0f} | {med[w][1]:,.0f} |")
     print(f"| ratio 2/1 | {med[2][0] / med[1][0]:.2f}x | {med[2][1] / med[1][1]:.2f}x |")
 
+    if args.no_overhead:
+        return
     pending = [int(p) for p in args.pending.split(",")]
     overhead = proposal_overhead(args.observations, pending, args.repeats, args.threads)
     base = overhead[pending[0]]

@@ -56,3 +56,35 @@ def objective(fn=bowl, **kwargs) -> FunctionObjective:
     import functools
 
     return FunctionObjective(toy_space(), functools.partial(fn, **kwargs) if kwargs else fn)
+
+
+def always_fails(mixture, scale, steps, seed=None):
+    """Every trial raises (as an out-of-memory trainer would)."""
+    raise RuntimeError("OOM")
+
+
+def recording(mixture, scale, steps, seed=None, pid_dir="", delay=0.0):
+    """``bowl``, noting which process evaluated it (so a test can check that no worker outlives its driver)."""
+    if pid_dir:
+        (Path(pid_dir) / str(os.getpid())).touch()
+    return bowl(mixture, scale, steps, seed, delay)
+
+
+def gone(pid: int) -> bool:
+    """True when ``pid`` no longer runs (a zombie waiting for a reaper counts as gone: it runs nothing)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def wait_gone(pids, timeout: float = 10.0) -> list[int]:
+    """The pids still running after ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    alive = list(pids)
+    while alive and time.time() < deadline:
+        alive = [p for p in alive if not gone(p)]
+        if alive:
+            time.sleep(0.05)
+    return alive

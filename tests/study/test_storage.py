@@ -18,9 +18,9 @@ def _digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_a_study_stores_everything_and_reads_back_in_a_new_connection(tmp_path):
+def test_a_study_stores_everything_and_reads_back_in_a_new_connection(db):
     objective = study_helpers.objective()
-    url = f"sqlite:///{tmp_path}/study.db"
+    url = db
     study = mixscale.create_study(objective, storage=url, name="toy", strategy="random", seed=7,
                                   description={"type": "callable", "function": "study_helpers:bowl"})  # fmt: skip
     study.enqueue({"mixture": {"a": 0.5, "b": 0.3, "c": 0.2}, "scale": "s", "steps": 100})
@@ -92,9 +92,9 @@ def test_foreign_or_corrupt_databases_are_refused_and_left_untouched(tmp_path, k
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.db"]  # no journal or lock files left behind
 
 
-def test_a_second_driver_gets_a_clear_lock_error_while_readers_still_read(tmp_path):
+def test_a_second_driver_gets_a_clear_lock_error_while_readers_still_read(db):
     objective = study_helpers.objective()
-    url = f"sqlite:///{tmp_path}/lock.db"
+    url = db
     first = mixscale.create_study(objective, storage=url, name="s", strategy="random")
     first.ask(objective)  # the first driver now holds the study (and has a trial running)
     second = mixscale.load_study("s", url)
@@ -109,9 +109,9 @@ def test_a_second_driver_gets_a_clear_lock_error_while_readers_still_read(tmp_pa
     assert [t.state for t in second.trials] == ["complete", "complete"]
 
 
-def test_a_dead_or_silent_driver_does_not_block_the_study(tmp_path):
+def test_a_dead_or_silent_driver_does_not_block_the_study(db):
     objective = study_helpers.objective()
-    url = f"sqlite:///{tmp_path}/dead.db"
+    url = db
     study = mixscale.create_study(objective, storage=url, name="s", strategy="random")
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = f"{__import__('socket').gethostname()}:{int(gone.stdout)}:deadbeef"

@@ -16,6 +16,7 @@ import study_helpers
 import mixscale
 from mixscale import strategies
 from mixscale.study.storage import Storage
+from mixscale.study.trial import FAILED_CHARGE
 
 HERE = Path(__file__).parent
 
@@ -31,15 +32,15 @@ def _summary(study):
     return [(t.number, t.state, t.config, t.value, t.eval_seed) for t in study.trials]
 
 
-def test_sigkill_mid_study_then_resume_matches_an_uninterrupted_run(tmp_path):
+def test_sigkill_mid_study_then_resume_matches_an_uninterrupted_run(dbs):
     n_trials, workers = 10, 2
     # Reference: the same study, never interrupted.
     objective = study_helpers.objective(delay=0.05)
-    reference = mixscale.create_study(objective, storage=f"sqlite:///{tmp_path}/ref.db", name="s",
+    reference = mixscale.create_study(objective, storage=dbs.new(), name="s",
                                       strategy="random", seed=3)  # fmt: skip
     reference.optimize(objective, n_trials=n_trials, workers=workers, deterministic=True)
 
-    url = f"sqlite:///{tmp_path}/killed.db"
+    url = dbs.new()
     cmd = [sys.executable, str(HERE / "study_driver.py"), url, "s", "random", str(workers), str(n_trials), "0.4"]
     driver = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
@@ -80,7 +81,10 @@ def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path):
     assert "timed out after 1 s" in trials[3].error
     for n in (1, 2, 3):
         assert trials[n].attempts == 2 and trials[n].failures == 2  # retried once, then given up
-        assert trials[n].value is None and trials[n].cost is None
+        assert trials[n].value is None  # failure policy: charged its expected cost (FAILED_CHARGE = 1.0)
+        assert trials[n].cost == pytest.approx(
+            FAILED_CHARGE * objective.cost(trials[n].config.scale, trials[n].config.steps)
+        )
     assert study.recommendation is not None and len(study.recommendations) == 3
 
 
@@ -94,9 +98,9 @@ def test_a_worker_process_that_dies_is_retried(tmp_path):
     assert all(t.state == "complete" for t in study.trials)
 
 
-def test_budget_prunes_the_overrunning_proposal_and_a_rerun_adds_nothing(tmp_path):
+def test_budget_prunes_the_overrunning_proposal_and_a_rerun_adds_nothing(db):
     objective = study_helpers.objective()
-    url = f"sqlite:///{tmp_path}/b.db"
+    url = db
     study = mixscale.create_study(objective, storage=url, strategy="random", seed=0)
     study.optimize(objective, budget=2.5, workers=1)
     states = [t.state for t in study.trials]

@@ -270,23 +270,30 @@ def optimize(
         help="Earlier runs to start from, never charged (repeatable): a runs table (.parquet / .csv) or an earlier "
         "study as STORAGE_URL#NAME. Added to the study file's [warm_start]; used only when the study is created.",
     ),
+    max_failures: int | None = typer.Option(
+        None,
+        min=1,
+        help="Stop with an error after this many trials in a row failed (default: the file's max_failures, or 3).",
+    ),
 ) -> None:
     """Run (or resume) one study from a TOML/YAML file: live progress, each query, the final recommendation."""
+    from mixscale.objective import check_budget
     from mixscale.study import studyfile
     from mixscale.study.executors import LocalExecutor, RayExecutor
     from mixscale.study.storage import Storage
-    from mixscale.study.study import create_study
+    from mixscale.study.study import check_name, create_study
 
+    # Everything is validated before the storage is opened: a rejected command writes nothing.
     spec = studyfile.load(config)
     if budget is not None:
-        if not budget > 0:
-            raise ValidationError("budget", f"must be positive, got {budget}")
-        spec.budget = budget
+        spec.budget = check_budget(budget)
     if timeout is not None and not timeout > 0:
         raise ValidationError("timeout", f"must be positive, got {timeout}")
+    if max_failures is not None:
+        spec.max_failures = max_failures
+    study_name = check_name(name or spec.name or config.stem)
     objective = spec.objective
     store = Storage(storage or "sqlite:///:memory:")
-    study_name = name or spec.name or config.stem
     resuming = study_name in store.study_names()
     description = {"type": spec.description.get("type", "simulator"), **spec.description, "file": str(config)}
     study = create_study(
@@ -370,16 +377,19 @@ def optimize(
                 what = "failed" if p.event == "failed" else "will retry"
                 console.print(f"{t.number + 1:4d}  [red]{what}[/]: {(t.error or '').splitlines()[0]}", highlight=False)
 
-        study.optimize(
-            objective,
-            budget=spec.budget,
-            executor=executor,
-            timeout=timeout,
-            max_retries=retries,
-            deterministic=deterministic,
-            callback=show,
-        )
-    executor.shutdown()
+        try:
+            study.optimize(
+                objective,
+                budget=spec.budget,
+                executor=executor,
+                timeout=timeout,
+                max_retries=retries,
+                deterministic=deterministic,
+                callback=show,
+                max_failures=spec.max_failures,
+            )
+        finally:
+            executor.shutdown()
     trials = study.trials
     n = sum(t.state == "complete" and t.source != "warm_start" for t in trials)
     warm = sum(t.source == "warm_start" for t in trials)

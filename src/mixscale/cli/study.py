@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -24,9 +25,10 @@ NAME = typer.Argument(None, help="Study name (may be omitted when the storage ho
 
 
 def _load(storage: str, name: str | None):
+    from mixscale.study.storage import Storage
     from mixscale.study.study import load_study
 
-    return load_study(name, storage)
+    return load_study(name, Storage(storage, read_only=True))  # readers never create or write anything
 
 
 def _driver_text(driver: str | None, heartbeat: float | None, ttl: float) -> str:
@@ -43,8 +45,8 @@ def list_studies(storage: str = STORAGE) -> None:
     from mixscale.study.storage import Storage
     from mixscale.study.trial import counts, spent
 
-    store = Storage(storage)
-    table = Table(title=f"studies in {storage}")
+    store = Storage(storage, read_only=True)
+    table = Table(title=f"studies in {store.url}")
     for col in ("name", "strategy", "seed", "metric", "complete", "running", "failed", "pruned", "spent", "driver"):
         table.add_column(col)
     for row in store.studies():
@@ -130,18 +132,23 @@ def export(
     storage: str = STORAGE,
     out: Path = typer.Option(..., "--out", "-o", help="Output file: .csv or .parquet."),
     format: str | None = typer.Option(None, "--format", help="csv or parquet (default: from the file suffix)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
     """Every trial as a table row (configuration, value, curve as JSON, cost, timings, errors)."""
     fmt = format or out.suffix.lstrip(".").lower()
     if fmt not in ("csv", "parquet"):
         raise ValidationError("format", f"must be csv or parquet, got {fmt!r} (from {out.name})")
-    if not out.parent.exists():
+    if not out.parent.is_dir():
         raise ValidationError("out", f"directory {out.parent} does not exist")
+    if out.is_dir() or (out.exists() and not force):
+        raise ValidationError("out", f"{out} exists; pass --force to replace it (or pick another name)")
     df = _load(storage, name).trials_dataframe()
+    tmp = out.with_name(f".{out.name}.tmp")
     if fmt == "csv":
-        df.to_csv(out, index=False)
+        df.to_csv(tmp, index=False)
     else:
-        df.to_parquet(out, index=False)
+        df.to_parquet(tmp, index=False)
+    os.replace(tmp, out)  # atomic: never a half-written export under the final name
     console.print(f"wrote {len(df)} trials to {out}")
 
 
@@ -154,6 +161,9 @@ def report(
 ) -> None:
     """Regret (or predicted value) vs cost and the recommended mixture as PNG, plus one self-contained HTML page."""
     from mixscale.study.report import write_report
+
+    if out.exists() and not out.is_dir():
+        raise ValidationError("out", f"{out} is a file; the report needs a directory")
 
     paths = write_report(_load(storage, name), out)
     console.print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -73,6 +73,9 @@ def train_command(
         raise ValidationError("mixture", f"not valid JSON: {e}") from None
     if not isinstance(w, dict):
         raise ValidationError("mixture", "must be a JSON object {domain: weight}")
+    for d, v in w.items():
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValidationError(f"mixture.{d}", f"weights must be numbers, got {v!r}")
     torch.set_num_threads(threads)
     cfg = TrainConfig(w, steps, n_layer, n_head, d_model, batch_size, context, lr, seed=seed)
     record = train(cfg, TokenizedCorpus.open(data), out, device, checkpoint_every=100, progress=True)

@@ -19,8 +19,15 @@ run directory), ``{scale}``, ``{steps}``, ``{seed}``, ``{output_dir}`` (the run 
 
 Safety: the command is an argv list run with ``shell=False``, so a value (a scale name, a path) is always one
 argument and never interpreted by a shell: ``$(...)``, ``;``, ``|`` or backticks arrive verbatim. A single string
-as ``argv`` is refused rather than split, because splitting is exactly where quoting bugs live. The command runs
-in its own process group, which is killed whole on timeout (a launcher's children too).
+as ``argv`` is refused rather than split, because splitting is exactly where quoting bugs live.
+
+Process ownership: a command dies with the trial that started it, whatever ends that trial. It runs in its own
+process group (a launcher's children too), which is killed whole when the command times out, when it returns
+(stragglers it left behind), when the evaluation is interrupted, and — through a small watchdog process per
+command — when the process that started it dies by any means, SIGKILL included (the watchdog sees itself
+re-parented and kills the group). The group id is written to ``<run dir>/pid.json`` while it runs; before another
+attempt of the same trial starts, groups recorded by earlier attempts that are still alive are killed (verified
+by their start time, so a recycled pid is never touched): what a watchdog could not catch is reaped on resume.
 
 Metrics: a JSON file ``{"<metric>": value, "curve": [[step, value], ...]}`` (``"value"`` is accepted for the final
 value; ``"curve"`` may also be a list of objects ``{"step": s, "<metric>": v}``), or a CSV file with columns
@@ -39,6 +46,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -160,12 +168,13 @@ class CommandTrainer:
         }
         argv = render(self.argv, values)
         (out / "command.json").write_text(json.dumps({"argv": argv}, indent=1))
+        reap(out.parent)  # earlier attempts of this trial (a driver killed mid-trial) must not run beside this one
         started = time.time()
         returncode = self._run(argv, out)
         elapsed = time.time() - started
         if returncode != 0:
             raise TrainerError(f"command exited with code {returncode}{_tail(out / 'stderr.log')}")
-        value, curve = self._read_metrics(out)
+        value, curve = self._read_metrics(out, int(config.steps))
         info = {"output_dir": str(out), "returncode": returncode, "elapsed_s": round(elapsed, 3),
                 "stdout": str(out / "stdout.log"), "stderr": str(out / "stderr.log")}  # fmt: skip
         return Observation(value, self.cost(config.scale, config.steps), curve, info)
@@ -183,7 +192,7 @@ class CommandTrainer:
         return out
 
     def _run(self, argv: list[str], out: Path) -> int:
-        env = {**os.environ, **self.env}
+        env = {**os.environ, **self.env, "MIXSCALE_RUN_DIR": str(out)}
         with open(out / "stdout.log", "wb") as so, open(out / "stderr.log", "wb") as se:
             try:
                 proc = subprocess.Popen(
@@ -198,19 +207,23 @@ class CommandTrainer:
                 )
             except OSError as exc:
                 raise TrainerError(f"cannot start {argv[0]!r}: {exc}") from None
+            pidfile = out / PIDFILE
+            pidfile.write_text(json.dumps({"pgid": proc.pid, "start": _start_time(proc.pid)}))
+            watchdog = _watch(proc.pid)
             try:
                 return proc.wait(timeout=self.timeout)
             except subprocess.TimeoutExpired:
-                _kill_group(proc)
                 raise TrainerError(
                     f"command timed out after {self.timeout:g} s; killed{_tail(out / 'stderr.log')}"
                 ) from None
-            except BaseException:
-                _kill_group(proc)
-                raise
+            finally:
+                _kill_group(proc)  # on timeout, interruption, and stragglers a finished launcher left behind
+                if watchdog is not None:
+                    watchdog.wait()  # it exits once the group is gone
+                pidfile.unlink(missing_ok=True)
 
     # ----------------------------------------------------------------- metrics
-    def _read_metrics(self, out: Path) -> tuple[float, tuple[tuple[int, float], ...] | None]:
+    def _read_metrics(self, out: Path, steps: int) -> tuple[float, tuple[tuple[int, float], ...] | None]:
         path = out / self.metrics
         if not path.is_file():
             raise TrainerError(f"the command wrote no metrics file {path}{_tail(out / 'stderr.log')}")
@@ -223,6 +236,8 @@ class CommandTrainer:
                 raw = data.get(name, data.get("value"))
                 if raw is None:
                     raise TrainerError(f"{path}: no key {name!r} (or 'value'); keys are {sorted(data)}")
+                if isinstance(raw, bool) or not isinstance(raw, int | float):
+                    raise TrainerError(f"{path}: {name} must be a number, got {raw!r}")
                 curve = _curve(data.get("curve"), name, path)
                 value = float(raw)
             else:
@@ -236,6 +251,9 @@ class CommandTrainer:
             raise TrainerError(f"{path} is malformed: {exc}") from None
         if not math.isfinite(value):
             raise TrainerError(f"{path}: {name} is {value}")
+        bad = [s for s, _ in curve or () if not 0 <= s <= steps]
+        if bad:
+            raise TrainerError(f"{path}: curve step {bad[0]} is outside the run's 0..{steps} steps")
         return value, curve
 
 
@@ -254,12 +272,86 @@ def _curve(raw: Any, name: str, path: Path) -> tuple[tuple[int, float], ...] | N
     return tuple(points) or None
 
 
+PIDFILE = "pid.json"
+
+# The watchdog (run as `python -S -c`): polls; exits when the command's group is gone; kills the group when the
+# process that started it (its parent) has died, i.e. it was re-parented. Polling getppid needs no cooperation
+# from the dying process, so it also covers SIGKILL, which no handler sees.
+_WATCHDOG = """
+import os, signal, sys, time
+group, owner = int(sys.argv[1]), int(sys.argv[2])
+while True:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        sys.exit(0)
+    except PermissionError:
+        pass
+    if os.getppid() != owner:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        sys.exit(0)
+    time.sleep(0.1)
+"""
+
+
+def _watch(pgid: int) -> subprocess.Popen | None:
+    """Start the watchdog of process group ``pgid`` (in its own session: a signal to our group spares it)."""
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-S", "-c", _WATCHDOG, str(pgid), str(os.getpid())],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        return None
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22): with the pid, it
+    identifies a process even after pids are recycled. None where there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]
+
+
+def reap(trial_dir: Path, wait: float = 5.0) -> list[int]:
+    """Kill the process groups that earlier attempts under ``trial_dir`` recorded and that are still alive (the
+    same pid *and* start time); returns their ids."""
+    killed = []
+    for pidfile in sorted(trial_dir.glob(f"*/{PIDFILE}")):
+        try:
+            rec = json.loads(pidfile.read_text())
+            pgid, start = int(rec["pgid"]), rec.get("start")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if start is None or _start_time(pgid) != start:
+            pidfile.unlink(missing_ok=True)  # long gone (or not verifiable): never signal a stranger
+            continue
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        deadline = time.time() + wait
+        while _start_time(pgid) == start and time.time() < deadline:
+            time.sleep(0.05)
+        pidfile.unlink(missing_ok=True)
+        killed.append(pgid)
+    return killed
 
 
 def _tail(path: Path, n: int = 800) -> str:

@@ -3,6 +3,30 @@
 The loop sees the study only through :class:`Log`, the handful of transitions a lease holder may make; storage
 performs them (one transaction each). Replay and proposals (:func:`replay`, :func:`propose`) are functions of the
 stored event log, so a fresh process rebuilds exactly the strategy an uninterrupted one would have.
+
+Determinism and resume
+----------------------
+The optimizer's state is never pickled. It is a deterministic function of the study's **event log**: every ask
+(``Trial.ask_seq``), every end of a trial (``end_seq``: told when complete, dropped from the pending set when
+failed or pruned) and every recommendation (``seq``), in one counter per study. Before each ask the strategy is
+reseeded from ``(seed, trial number)`` and receives the configurations still pending, in trial order. On load, a
+fresh strategy replays the log: the same asks (re-computed, and checked against the stored configurations), the
+same tells and the same recommendations, in the same order, so model caches and warm starts end up exactly as in
+the uninterrupted process. Trials that were running when the driver died are re-run with the same configuration
+and evaluation seed; their result is told at the point where it arrives, as it would have been.
+
+Pending points (parallel workers): :meth:`mixscale.strategies.Strategy.ask_pending`, a constant liar (each pending
+query provisionally told the mean value seen at its fidelity) for model-based strategies; strategies whose asks
+are independent draws or bracket slots need nothing.
+
+With ``workers > 1`` the order in which results arrive depends on timing, and so do the proposals. With
+``deterministic=True`` the driver removes that: results are told in trial order, and trial ``n`` is asked right
+after trial ``n - workers`` is told, so the whole study is a function of the seed alone (deterministic trials
+given), at the price of idle workers while an early, slow trial holds up the queue.
+
+Budget: cost is committed when a trial is asked. A proposal that would take the committed cost past the budget is
+stored as ``pruned`` (not run) and the study stops proposing; trials already running finish. Failed trials are
+charged (the failure policy: :data:`~mixscale.study.trial.FAILED_CHARGE`, :data:`~mixscale.study.trial.MAX_FAILURES`).
 """
 
 from __future__ import annotations
@@ -12,14 +36,27 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mixscale.objective import Objective, Observation, over_budget
 from mixscale.space import Config, Space
-from mixscale.strategies.base import Recommendation, Strategy
+from mixscale.study.errors import TrialsFailingError
 from mixscale.study.executors import Executor, Job, Outcome
 from mixscale.study.storage import Storage
-from mixscale.study.trial import Progress, RecommendationRecord, Trial, counts, eval_seed, spent
+from mixscale.study.trial import (
+    FAILED_CHARGE,
+    MAX_FAILURES,
+    Progress,
+    RecommendationRecord,
+    Trial,
+    counts,
+    eval_seed,
+    spent,
+)
+
+if TYPE_CHECKING:  # strategies import torch; the worker processes that import this package need not
+    from mixscale.strategies.base import Recommendation, Strategy
+
 
 _MIX_TOL = 1e-9
 
@@ -35,7 +72,9 @@ class Log(Protocol):
     def add(self, config: Config, source: str, state: str = "pending", error: str | None = None) -> Trial: ...
     def start(self, number: int, attempt: int) -> Trial: ...
     def complete(self, number: int, out: Outcome, rec: Recommendation, started: float | None) -> Trial: ...
-    def fail(self, number: int, error: str, finished: float, retry: bool = False) -> Trial: ...
+    def fail(
+        self, number: int, error: str, finished: float, retry: bool = False, charge: float | None = None
+    ) -> Trial: ...
     def prune(self, number: int, reason: str) -> Trial: ...
     def heartbeat(self) -> None: ...
 
@@ -82,14 +121,26 @@ class StoredLog:
             worker=out.worker,
         )
 
-    def fail(self, number: int, error: str, finished: float, retry: bool = False) -> Trial:
-        return self.storage.fail_attempt(self.study_id, self.driver, number, error, finished, retry)
+    def fail(self, number: int, error: str, finished: float, retry: bool = False, charge: float | None = None) -> Trial:
+        return self.storage.fail_attempt(self.study_id, self.driver, number, error, finished, retry, charge)
 
     def prune(self, number: int, reason: str) -> Trial:
         return self.storage.prune_trial(self.study_id, self.driver, number, reason)
 
     def heartbeat(self) -> None:
         self.storage.heartbeat(self.study_id, self.driver)
+
+
+class Beat:
+    """Calls ``beat`` at most every ``every`` seconds however often it is itself called."""
+
+    def __init__(self, beat: Callable[[], None], every: float) -> None:
+        self.beat, self.every, self.last = beat, every, time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.last >= self.every:
+            self.beat()
+            self.last = time.monotonic()
 
 
 def propose(strategy: Strategy, seed: int, number: int, pending: list[Config]) -> Config:
@@ -112,9 +163,11 @@ def replay(
     trials: Sequence[Trial],
     recommendations: Sequence[RecommendationRecord],
     name: str = "",
+    tick: Callable[[], None] | None = None,
 ) -> Strategy:
     """Drive a fresh ``strategy`` through the stored event log: the same asks (re-computed, and checked against
-    the stored configurations), tells and recommendations, in the same order."""
+    the stored configurations), tells and recommendations, in the same order. ``tick`` is called after every
+    event (the driver keeps its lease alive with it: a long replay must not look like a dead driver)."""
     events: list[tuple[int, int, object]] = []
     for t in trials:
         events.append((t.ask_seq, 0, t))
@@ -138,6 +191,8 @@ def replay(
                 strategy.tell(config, observation(item))
         else:
             strategy.recommend()
+        if tick is not None:
+            tick()
     if diverged:
         warnings.warn(
             f"study {name!r}: replaying the strategy gave other proposals than stored for trials {diverged[:5]} (a "
@@ -169,7 +224,9 @@ class Loop:
     max_retries: int
     deterministic: bool
     callback: Callable[[Progress], None] | None
+    max_failures: int = MAX_FAILURES
     trials: dict[int, Trial] = field(default_factory=dict)
+    failed_in_row: int = 0
     inflight: set[int] = field(default_factory=set)
     queue: list[int] = field(default_factory=list)
     buffer: dict[int, Outcome] = field(default_factory=dict)
@@ -310,8 +367,18 @@ class Loop:
             self.strategy.tell(t.config, Observation(out.value, out.cost, _curve(out.curve), dict(out.info or {})))
             self.recommendation = self.strategy.recommend()
             self._notify("complete", self._stored(self.log.complete(out.number, out, self.recommendation, None)))
+            self.failed_in_row = 0
         else:
-            self._notify("failed", self._stored(self.log.fail(out.number, f"{out.kind}: {out.error}", out.finished)))
+            charge = FAILED_CHARGE * self.objective.cost(t.config.scale, t.config.steps)
+            t = self._stored(self.log.fail(out.number, f"{out.kind}: {out.error}", out.finished, charge=charge))
+            self._notify("failed", t)
+            self.failed_in_row += 1
+            if self.failed_in_row >= self.max_failures:
+                last = (t.error or "").splitlines()[0]
+                raise TrialsFailingError(
+                    f"stopped: {self.failed_in_row} trials in a row failed (max_failures {self.max_failures}); "
+                    f"the last, trial {t.number}: {last}"
+                )
 
     def _notify(self, event: str, trial: Trial | None = None) -> None:
         if self.callback is None:

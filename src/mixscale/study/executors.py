@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -80,6 +81,8 @@ def run_job(objective: Objective, job: Job) -> dict[str, Any]:
         config = Config(dict(job.mixture), job.scale, int(job.steps))
         kwargs = {"run_name": job.run_name} if job.run_name and _accepts(objective.evaluate, "run_name") else {}
         obs = objective.evaluate(config, seed=job.seed, **kwargs)
+        if isinstance(obs.value, bool):
+            raise TypeError(f"the objective returned {obs.value!r}, not a number")
         value = float(obs.value)
         if not math.isfinite(value):
             return {
@@ -92,6 +95,15 @@ def run_job(objective: Objective, job: Job) -> dict[str, Any]:
         curve = None
         if obs.curve:
             curve = [[int(s), float(v)] for s, v in obs.curve if math.isfinite(float(v))]
+            outside = [s for s, _ in curve if not 0 <= s <= job.steps]
+            if outside:
+                return {
+                    **base,
+                    "ok": False,
+                    "kind": "invalid",
+                    "error": f"learning-curve step {outside[0]} is outside the run's 0..{job.steps} steps",
+                    "finished": time.time(),
+                }
         info = json.loads(json.dumps(dict(obs.info or {}), default=str))
         return {
             **base,
@@ -165,9 +177,18 @@ def _init_worker(objective: Objective, threads: int) -> None:
     global _OBJECTIVE
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     _OBJECTIVE = objective
+    threading.Thread(target=_die_with_parent, args=(os.getppid(),), daemon=True, name="die-with-driver").start()
     torch = sys.modules.get("torch")  # only if the objective uses torch: importing it costs seconds
     if torch is not None:
         torch.set_num_threads(threads)
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker outlives no driver: when the driver dies (even by SIGKILL, which no handler sees) the worker is
+    re-parented; it then exits at once, and the watchdog of any command it was running kills that command."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(70)
 
 
 def _run_in_worker(job: Job) -> dict[str, Any]:

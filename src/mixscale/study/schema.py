@@ -10,7 +10,6 @@ from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueCon
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from mixscale.space import Config
-from mixscale.strategies.base import Recommendation
 from mixscale.study.trial import RecommendationRecord, Trial
 
 SCHEMA_VERSION = 1
@@ -115,5 +114,7 @@ def to_trial(r: TrialRow) -> Trial:
 
 
 def to_recommendation(r: RecommendationRow) -> RecommendationRecord:
+    from mixscale.strategies.base import Recommendation  # here: strategies import torch
+
     rec = Recommendation(dict(r.mixture), r.value, r.std, r.source)
     return RecommendationRecord(r.seq, r.n_complete, r.spent, rec, r.created_at)

@@ -34,8 +34,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, func, inspect, select, update
 from sqlalchemy.engine import Engine, make_url
@@ -45,7 +44,8 @@ from sqlalchemy.pool import StaticPool
 
 from mixscale.errors import ValidationError
 from mixscale.space import Config
-from mixscale.strategies.base import Recommendation
+from mixscale.study._sqlite import inspect_sqlite_file, read_only_uri, sqlite_path, sqlite_pragmas
+from mixscale.study.errors import StorageError, StudyLockedError
 from mixscale.study.schema import (
     APP,
     SCHEMA_VERSION,
@@ -60,91 +60,59 @@ from mixscale.study.schema import (
 )
 from mixscale.study.trial import CHARGED_STATES, RecommendationRecord, Trial, eval_seed
 
+if TYPE_CHECKING:
+    from mixscale.strategies.base import Recommendation
+
+
 #: Seconds after which a driver's heartbeat no longer holds the study.
 LEASE_TTL = 60.0
 
 
-class StorageError(ValidationError):
-    """The storage URL points at something we must not or cannot use (foreign, corrupt, newer schema)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("storage", message)
-
-
-class StudyLockedError(ValidationError):
-    """Another live driver holds the study."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("storage", message)
-
-
-def _sqlite_path(url: str) -> Path | None:
-    """The file behind a ``sqlite://`` URL (None for in-memory databases and other dialects)."""
-    u = make_url(url)
-    if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:"):
-        return None
-    return Path(u.database)
-
-
-def _inspect_sqlite_file(path: Path) -> tuple[set[str], dict[str, str]]:
-    """Table names and mixscale metadata of an existing SQLite file, read-only; refuses non-SQLite and corrupt
-    files untouched."""
-    with open(path, "rb") as fh:
-        header = fh.read(16)
-    if header and header != b"SQLite format 3\x00":
-        raise StorageError(f"{path} is not an SQLite database (its header is {header[:16]!r}); it was not modified")
-    if not header:
-        return set(), {}  # an empty file: SQLite treats it as an empty database
-    try:
-        # Without a write-ahead log beside it the file is all there is: open it immutable, so that SQLite creates
-        # no -shm / -wal files next to a file that may not be ours. With one, a driver may be writing: read-only.
-        live = Path(f"{path}-wal").exists()
-        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro{'' if live else '&immutable=1'}", uri=True)
-        try:
-            check = con.execute("PRAGMA quick_check").fetchall()
-            if check != [("ok",)]:
-                detail = "; ".join(str(r[0]) for r in check[:3])
-                raise StorageError(f"{path} is a corrupt SQLite database ({detail}); it was not modified")
-            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            meta = dict(con.execute("SELECT key, value FROM mixscale_meta")) if "mixscale_meta" in names else {}
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        raise StorageError(f"{path} is a corrupt SQLite database ({exc}); it was not modified") from None
-    return names, meta
-
-
 class Storage:
-    """A connection to one study database. ``Storage(url)`` validates before it writes anything."""
+    """A connection to one study database. ``Storage(url)`` validates before it writes anything.
 
-    def __init__(self, url: str, lease_ttl: float = LEASE_TTL) -> None:
+    ``read_only``: for readers (``study list / show / export / report``): a database that does not exist is an
+    error rather than created, no schema is ever written, and a SQLite file is opened read-only (so a file the
+    user cannot write is still readable). :attr:`url` is the URL with any password masked (for messages).
+    """
+
+    def __init__(self, url: str, lease_ttl: float = LEASE_TTL, read_only: bool = False) -> None:
         if not isinstance(url, str) or not url:
             raise StorageError(f"expected a database URL such as sqlite:///study.db, got {url!r}")
         try:
             parsed = make_url(url)
         except ArgumentError:
-            raise StorageError(f"{url!r} is not a database URL (e.g. sqlite:///study.db)") from None
-        self.url = url
+            raise StorageError("the value is not a database URL (e.g. sqlite:///study.db)") from None
+        self.url = parsed.render_as_string(hide_password=True) if parsed.password else url
+        url = self.url
+        self.read_only = read_only
         self.lease_ttl = float(lease_ttl)
-        path = _sqlite_path(url)
+        path = sqlite_path(parsed)
         file_tables: set[str] = set()
         if path is not None:
-            if not path.parent.exists():
+            if not path.parent.is_dir():
                 raise StorageError(f"directory {path.parent} does not exist (for {url})")
+            if path.is_dir():
+                raise StorageError(f"{path} is a directory, not a database file (for {url})")
             if path.exists():
-                file_tables, meta = _inspect_sqlite_file(path)
+                file_tables, meta = inspect_sqlite_file(path)
                 self._check_existing(file_tables, meta)
+            elif read_only:
+                raise StorageError(f"no database at {path} (for {url}); nothing was created")
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
             if path is None:
                 kwargs["poolclass"] = StaticPool  # one in-memory database shared by every session
+            elif read_only:
+                uri = read_only_uri(path)
+                kwargs = {"creator": lambda: sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)}
         try:
-            self.engine: Engine = create_engine(url, **kwargs)
+            self.engine: Engine = create_engine(parsed if not read_only or path is None else "sqlite://", **kwargs)
         except (ArgumentError, ImportError) as exc:
             raise StorageError(f"cannot open {url}: {exc}") from None
-        if parsed.get_backend_name() == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        if parsed.get_backend_name() == "sqlite" and not read_only:
+            event.listen(self.engine, "connect", sqlite_pragmas)
         try:
             if path is None:  # another dialect or in-memory: inspect through the engine (reads only)
                 names = set(inspect(self.engine).get_table_names())
@@ -156,7 +124,8 @@ class Storage:
                 fresh = not names
             else:
                 fresh = not file_tables
-            if fresh:
+            self._empty = fresh and read_only  # a reader of an empty database: no studies, nothing written
+            if fresh and not read_only:
                 Base.metadata.create_all(self.engine)
                 with Session(self.engine) as sess, sess.begin():
                     sess.add_all(
@@ -203,17 +172,21 @@ class Storage:
 
     def study(self, name: str) -> StudyRow:
         with self.read() as s:
-            row = s.scalar(select(StudyRow).where(StudyRow.name == name))
+            row = None if self._empty else s.scalar(select(StudyRow).where(StudyRow.name == name))
         if row is None:
             known = ", ".join(self.study_names()) or "none"
             raise ValidationError("study", f"no study named {name!r} in {self.url} (studies: {known})")
         return row
 
     def study_names(self) -> list[str]:
+        if self._empty:
+            return []
         with self.read() as s:
             return list(s.scalars(select(StudyRow.name).order_by(StudyRow.id)))
 
     def studies(self) -> list[StudyRow]:
+        if self._empty:
+            return []
         with self.read() as s:
             return list(s.scalars(select(StudyRow).order_by(StudyRow.id)))
 
@@ -235,7 +208,7 @@ class Storage:
     def create_study(self, **fields: Any) -> StudyRow:
         row = StudyRow(**fields, events=0)
         try:
-            with self._session() as s, s.begin():
+            with self._writing(), self._session() as s, s.begin():
                 s.add(row)
         except IntegrityError:
             raise ValidationError("study", f"a study named {row.name!r} already exists in {self.url}") from None
@@ -247,7 +220,7 @@ class Storage:
 
         The heartbeat is refreshed in the same transaction (compare-and-swap on the driver id: fencing).
         """
-        with self._session() as s, s.begin():
+        with self._writing(), self._session() as s, s.begin():
             res = s.execute(
                 update(StudyRow).where(StudyRow.id == study_id, StudyRow.driver == driver).values(heartbeat=time.time())
             )
@@ -255,6 +228,17 @@ class Storage:
                 raise StudyLockedError(f"this driver ({driver}) no longer holds the study; another driver took it")
             row = s.get(StudyRow, study_id)
             yield s, row
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A failed write (disk full, database gone read-only, server down) is a :class:`StorageError` naming the
+        URL, not a traceback; the transaction was rolled back, so the study is as it was before it."""
+        if self.read_only:
+            raise RuntimeError("internal: a write through a read-only Storage")
+        try:
+            yield
+        except OperationalError as exc:
+            raise StorageError(f"cannot write to {self.url}: {str(exc.orig).strip().splitlines()[0]}") from None
 
     def next_seq(self, row: StudyRow) -> int:
         """The next position in the study's event order (call inside :meth:`write`)."""
@@ -347,9 +331,16 @@ class Storage:
         return to_trial(t)
 
     def fail_attempt(
-        self, study_id: int, driver: str, number: int, error: str, finished: float, retry: bool = False
+        self,
+        study_id: int,
+        driver: str,
+        number: int,
+        error: str,
+        finished: float,
+        retry: bool = False,
+        charge: float | None = None,
     ) -> Trial:
-        """An attempt failed: the trial waits to be retried (``retry``) or ends ``failed``."""
+        """An attempt failed: the trial waits to be retried (``retry``) or ends ``failed``, charged ``charge``."""
         with self.write(study_id, driver) as (s, row):
             t = _trial_row(s, study_id, number)
             t.failures += 1
@@ -358,7 +349,7 @@ class Storage:
             if retry:
                 t.state = "pending"
             else:
-                t.state = "failed"
+                t.state, t.cost = "failed", charge
                 t.end_seq = self.next_seq(row)
         return to_trial(t)
 
@@ -384,7 +375,7 @@ class Storage:
                     f"study {row.name!r} is being driven by {holder} (heartbeat {age:.0f} s ago); one driver per "
                     f"study: stop it, or wait {self.lease_ttl - age:.0f} s if it has died on another host"
                 )
-        with self._session() as s, s.begin():
+        with self._writing(), self._session() as s, s.begin():
             cond = [StudyRow.id == study_id]
             cond.append(StudyRow.driver.is_(None) if holder is None else StudyRow.driver == holder)
             cond.append(StudyRow.heartbeat.is_(None) if beat is None else StudyRow.heartbeat == beat)
@@ -397,7 +388,7 @@ class Storage:
             pass
 
     def release(self, study_id: int, driver: str) -> None:
-        with self._session() as s, s.begin():
+        with self._writing(), self._session() as s, s.begin():
             s.execute(
                 update(StudyRow)
                 .where(StudyRow.id == study_id, StudyRow.driver == driver)
@@ -410,17 +401,6 @@ def _trial_row(s: Session, study_id: int, number: int) -> TrialRow:
     if row is None:
         raise ValidationError("trial", f"study has no trial {number}")
     return row
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """Write-ahead log: readers (``study show``) never block the driver, and a commit needs no fsync of the main
-    file. ``synchronous=NORMAL`` keeps every commit across a crash of the process (what resume relies on); a power
-    cut may lose the last commits, which resume then re-runs. Not for SQLite files on network file systems."""
-    cur = dbapi_connection.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
 
 
 def new_driver_id() -> str:

@@ -10,51 +10,30 @@
     study.optimize(objective, budget=3.0, workers=2)       # kill it at any time; run it again to resume
     print(study.recommendation)
 
-Determinism and resume
-----------------------
-The optimizer's state is never pickled. It is a deterministic function of the study's **event log**: every ask
-(``Trial.ask_seq``), every end of a trial (``end_seq``: told when complete, dropped from the pending set when
-failed or pruned) and every recommendation (``seq``), in one counter per study. Before each ask the strategy is
-reseeded from ``(seed, trial number)`` and receives the configurations still pending, in trial order. On load, a
-fresh strategy replays the log: the same asks (re-computed, and checked against the stored configurations), the
-same tells and the same recommendations, in the same order, so model caches and warm starts end up exactly as in
-the uninterrupted process. Trials that were running when the driver died are re-run with the same configuration
-and evaluation seed; their result is told at the point where it arrives, as it would have been.
-
-Pending points (parallel workers): :meth:`mixscale.strategies.Strategy.ask_pending`, a constant liar (each pending
-query provisionally told the mean value seen at its fidelity) for model-based strategies; strategies whose asks
-are independent draws or bracket slots need nothing.
-
-With ``workers > 1`` the order in which results arrive depends on timing, and so do the proposals. With
-``deterministic=True`` the driver removes that: results are told in trial order, and trial ``n`` is asked right
-after trial ``n - workers`` is told, so the whole study is a function of the seed alone (deterministic trials
-given), at the price of idle workers while an early, slow trial holds up the queue.
-
-Budget: cost is committed when a trial is asked. A proposal that would take the committed cost past the budget is
-stored as ``pruned`` (not run) and the study stops proposing; trials already running finish. Failed trials are not
-charged (their cost is unknown).
+How a study is driven and replayed on resume (determinism, pending points, budget, failures):
+:mod:`mixscale.study._optimize`.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from mixscale import strategies as _strategies
 from mixscale.errors import ValidationError
 from mixscale.objective import Metric, Objective, Observation, check_budget
 from mixscale.space import Config, Space
-from mixscale.strategies.base import Recommendation, Strategy
 from mixscale.study import _optimize
 from mixscale.study.executors import Executor, LocalExecutor, Outcome
 from mixscale.study.storage import Storage, new_driver_id
-from mixscale.study.trial import Progress, RecommendationRecord, Trial, spent
+from mixscale.study.trial import FAILED_CHARGE, MAX_FAILURES, Progress, RecommendationRecord, Trial, spent
 
 if TYPE_CHECKING:
+    from mixscale.strategies.base import Recommendation, Strategy
     from mixscale.study.schema import StudyRow
 
 
@@ -83,6 +62,19 @@ def describe_objective(objective: Objective) -> dict[str, Any]:
     return d
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def check_name(name: Any) -> str:
+    """A study name: letters, digits, ``_ . -`` (not first), at most 128 characters. It names run directories
+    (``runs/<name>/trial-…``), so anything that could leave them (``/``, ``..``) is refused up front."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise ValidationError(
+            "name", f"study name must be letters, digits, '_', '.', '-' (no '..', at most 128), got {name!r}"
+        )
+    return name
+
+
 def _check_objective(objective: Objective) -> None:
     for attr in ("space", "metric", "evaluate", "cost"):
         if not hasattr(objective, attr):
@@ -94,7 +86,7 @@ def create_study(
     objective: Objective,
     storage: str | Storage = "sqlite:///:memory:",
     name: str = "study",
-    strategy: str = _strategies.DEFAULT,
+    strategy: str | None = None,
     seed: int = 0,
     strategy_options: Mapping[str, Any] | None = None,
     description: Mapping[str, Any] | None = None,
@@ -112,8 +104,10 @@ def create_study(
     """
     _check_objective(objective)
     store = storage if isinstance(storage, Storage) else Storage(storage)
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationError("name", f"study name must be a non-empty string, got {name!r}")
+    check_name(name)
+    from mixscale import strategies as _strategies  # here: strategies import torch, a worker process need not
+
+    strategy = _strategies.DEFAULT if strategy is None else strategy
     if strategy not in _strategies.REGISTRY:
         known = ", ".join(_strategies.REGISTRY)
         raise ValidationError("strategy", f"unknown strategy {strategy!r} (known: {known})")
@@ -296,11 +290,17 @@ class Study:
 
     def _replay(self, objective: Objective) -> Strategy:
         """A fresh strategy driven through the stored event log (see the module docstring)."""
+        from mixscale import strategies as _strategies
+
         strategy = _strategies.create(
             self.strategy_name, self.space, objective.cost, self.metric.minimize, self.seed, **self.strategy_options
         )
         trials, recs = self.storage.trials(self._id), self.storage.recommendations(self._id)
-        _optimize.replay(strategy, self.seed, self.space, trials, recs, name=self.name)
+        tick = None
+        if self._driver is not None:  # the lease holder heartbeats through a long replay
+            log = self._log()
+            tick = _optimize.Beat(log.heartbeat, log.heartbeat_every)
+        _optimize.replay(strategy, self.seed, self.space, trials, recs, name=self.name, tick=tick)
         self._strategy = strategy
         self._strategy_cost = objective.cost
         return strategy
@@ -369,7 +369,8 @@ class Study:
             if not math.isfinite(float(observation.value)):
                 error = f"the objective returned {observation.value}"
         if error is not None:
-            return self._log().fail(number, error, time.time())
+            charge = FAILED_CHARGE * self._strategy_cost(current.config.scale, current.config.steps)
+            return self._log().fail(number, error, time.time(), charge=charge)
         curve_list = [[int(s), float(v)] for s, v in observation.curve] if observation.curve else None
         out = Outcome(
             number,
@@ -396,6 +397,7 @@ class Study:
         max_retries: int = 1,
         deterministic: bool = False,
         callback: Callable[[Progress], None] | None = None,
+        max_failures: int = MAX_FAILURES,
     ) -> Recommendation | None:
         """Run trials until the committed cost reaches ``budget`` (target-run units) or the study holds
         ``n_trials`` trials (both count trials from earlier runs, so calling it again resumes the same study).
@@ -404,6 +406,11 @@ class Study:
         :class:`~mixscale.study.executors.RayExecutor`). ``timeout``: seconds per trial attempt. ``max_retries``: how
         often a failed attempt (exception, non-finite value, timeout, lost worker) is retried with the same
         configuration and seed before the trial is recorded as failed. Returns the final recommendation.
+
+        Failure policy: a failed trial is charged :data:`~mixscale.study.trial.FAILED_CHARGE` (1.0) times its
+        expected cost; after ``max_failures`` trials in a row failed (in this call), the study stops with a
+        :class:`~mixscale.study.trial.TrialsFailingError` naming the last error (trials still running are left
+        ``running`` and re-run on resume).
         """
         if budget is None and n_trials is None:
             raise ValidationError("budget", "give a budget (target-run units) or n_trials")
@@ -415,6 +422,8 @@ class Study:
             raise ValidationError("timeout", f"must be a positive number of seconds, got {timeout!r}")
         if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
             raise ValidationError("max_retries", f"must be a non-negative integer, got {max_retries!r}")
+        if not isinstance(max_failures, int) or isinstance(max_failures, bool) or max_failures < 1:
+            raise ValidationError("max_failures", f"must be a positive integer, got {max_failures!r}")
         self.check_compatible(objective)
         own = executor is None
         executor = executor if executor is not None else LocalExecutor(workers)
@@ -434,6 +443,7 @@ class Study:
                 max_retries,
                 deterministic,
                 callback,
+                max_failures,
             )
             loop.run()
         finally:

@@ -6,6 +6,7 @@
     strategy = "mfms"          # any registry name
     budget = 5.0               # target-run units
     seed = 0
+    max_failures = 3           # optional: stop after this many trials in a row failed (failure policy)
     domains = ["web", "code", "books"]
     steps = [1000, 2000, 4000]
     target = { scale = "large", steps = 4000 }
@@ -63,8 +64,10 @@ from typing import Any
 
 from mixscale import objectives, strategies
 from mixscale.errors import ValidationError
-from mixscale.objective import Objective
+from mixscale.objective import Objective, check_budget
 from mixscale.space import Config, Space
+from mixscale.study.study import check_name
+from mixscale.study.trial import MAX_FAILURES
 
 KNOWN_KEYS = {
     "strategy",
@@ -81,6 +84,7 @@ KNOWN_KEYS = {
     "pareto",
     "warm_start",
     "constraints",
+    "max_failures",
 }
 CONSTRAINT_KEYS = ("bounds", "fixed", "tokens", "max_epochs", "linear", "target_tokens")
 
@@ -100,6 +104,8 @@ class StudySpec:
     description: dict[str, Any] = field(default_factory=dict)
     #: Warm-start sources (runs-table paths, ``{storage, study}`` tables), see :mod:`mixscale.study.warm_start`.
     warm_start: list[Any] = field(default_factory=list)
+    #: Stop after this many trials in a row failed (:data:`mixscale.study.trial.MAX_FAILURES` by default).
+    max_failures: int = MAX_FAILURES
 
 
 def read(path: str | Path) -> dict[str, Any]:
@@ -146,9 +152,7 @@ def parse(data: dict[str, Any], base: Path | None = None) -> StudySpec:
     strategy = data.get("strategy", strategies.DEFAULT)
     if strategy not in strategies.REGISTRY:
         raise ValidationError("strategy", f"unknown strategy {strategy!r} (known: {', '.join(strategies.REGISTRY)})")
-    budget = data.get("budget")
-    if not isinstance(budget, int | float) or isinstance(budget, bool) or not budget > 0:
-        raise ValidationError("budget", f"must be a positive number of target runs, got {budget!r}")
+    budget = check_budget(data.get("budget"))
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValidationError("seed", f"must be a non-negative integer, got {seed!r}")
@@ -157,8 +161,11 @@ def parse(data: dict[str, Any], base: Path | None = None) -> StudySpec:
         raise ValidationError("strategy_options", "must be a table")
     initial = _initial(data.get("initial", []), objective.space)
     name = data.get("name")
-    if name is not None and (not isinstance(name, str) or not name.strip()):
-        raise ValidationError("name", f"must be a non-empty string, got {name!r}")
+    if name is not None:
+        check_name(name)
+    max_failures = data.get("max_failures", MAX_FAILURES)
+    if not isinstance(max_failures, int) or isinstance(max_failures, bool) or max_failures < 1:
+        raise ValidationError("max_failures", f"must be a positive integer, got {max_failures!r}")
     if "pareto" in data:
         metrics = data["pareto"]
         if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
@@ -169,6 +176,7 @@ def parse(data: dict[str, Any], base: Path | None = None) -> StudySpec:
     warm = _warm_start(data.get("warm_start", []), base or Path.cwd())
     spec = StudySpec(objective, strategy, float(budget), seed, options, initial, name, dict(obj))
     spec.warm_start = warm
+    spec.max_failures = max_failures
     return spec
 
 

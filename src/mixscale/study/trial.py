@@ -8,16 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mixscale.space import Config
-from mixscale.strategies.base import Recommendation
+
+if TYPE_CHECKING:  # strategies import torch: a trial record (and a worker process) need not
+    from mixscale.strategies.base import Recommendation
 
 #: Every state a trial can be in. ``pending``: waiting to run (enqueued, or an attempt to retry); ``running``;
 #: ``complete`` (told to the strategy); ``failed`` (every attempt failed); ``pruned`` (not run: over budget).
 STATES = ("pending", "running", "complete", "failed", "pruned")
-#: States whose stored ``cost`` is charged to the budget.
-CHARGED_STATES = ("complete",)
+#: States whose stored ``cost`` is charged to the budget: a failed trial is charged too (see :data:`FAILED_CHARGE`).
+CHARGED_STATES = ("complete", "failed")
+#: Failure policy: a trial that ends ``failed`` (every attempt failed) is charged this fraction of its expected cost,
+#: so that a study whose trials keep failing still reaches its budget. 1.0: a failure is assumed to have used what
+#: the run would have (a timeout did; an immediate crash did not, but the driver cannot tell them apart).
+FAILED_CHARGE = 1.0
+#: Failure policy: ``optimize`` stops with :class:`TrialsFailingError` after this many trials in a row end failed.
+MAX_FAILURES = 3
 #: Evaluation seed of trial ``n`` is ``seed * EVAL_SEED_STRIDE + n`` (as ``mixscale optimize`` always did).
 EVAL_SEED_STRIDE = 100003
 

@@ -199,7 +199,7 @@ def train(
     dev = torch.device(device)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and (out / "record.json").is_file():
-        return json.loads((out / "record.json").read_text())
+        return _finished(out / "record.json", cfg)
 
     torch.manual_seed(cfg.seed)  # parameter initialization
     model = GPT(cfg.gpt(corpus.vocab_size)).to(dev)
@@ -304,7 +304,30 @@ def train(
     }
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "record.json").write_text(json.dumps(record, indent=1))
+        tmp = out / "record.json.tmp"
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, out / "record.json")  # atomic: a kill mid-write leaves no half record to be returned later
         if ckpt.is_file():
             ckpt.unlink()  # a finished run keeps its record, not its weights
+    return record
+
+
+def _finished(path: Path, cfg: TrainConfig) -> dict:
+    """The record of a run already finished in this folder, if it is *this* run (same configuration); a folder
+    holding another run's record is refused rather than passed off as this run's result."""
+    try:
+        record = json.loads(path.read_text())
+        stored = record["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValidationError(
+            "out_dir", f"{path} is not a readable run record; move it away or use another folder"
+        ) from None
+    wanted = json.loads(json.dumps(asdict(cfg)))
+    if stored != wanted:
+        diff = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+        raise ValidationError(
+            "out_dir",
+            f"{path.parent} holds a finished run of a different configuration ({', '.join(diff)} differ); "
+            "use another folder",
+        )
     return record
