@@ -15,6 +15,7 @@ from pathlib import Path
 import study_helpers
 
 import mixscale
+from mixscale.study.storage import Storage
 
 HERE = Path(__file__).parent
 KILLS = 20
@@ -27,14 +28,22 @@ def _trials(url: str) -> list:
         return []
 
 
-def _held(url: str) -> bool:
+def _events(url: str) -> int | None:
+    """The study's event counter while a driver holds it (None before that)."""
     try:
-        return mixscale.load_study("s", url).driver[0] is not None
+        store = Storage(url, read_only=True)
     except mixscale.ValidationError:
-        return False
+        return None
+    try:
+        row = store.study("s")
+    except mixscale.ValidationError:
+        return None
+    finally:
+        store.dispose()
+    return row.events if row.driver is not None else None
 
 
-def test_twenty_seeded_kills_lose_nothing_orphan_nothing_and_end_like_an_uninterrupted_run(db, dbs, tmp_path):
+def test_twenty_seeded_kills_lose_nothing_orphan_nothing_and_end_like_an_uninterrupted_run(db, dbs, tmp_path, request):
     n_trials, workers, delay = 40, 2, "0.15"
     objective = study_helpers.objective(delay=float(delay))
     reference = mixscale.create_study(objective, storage=dbs.new(), name="s", strategy="random", seed=3)
@@ -49,10 +58,19 @@ def test_twenty_seeded_kills_lose_nothing_orphan_nothing_and_end_like_an_uninter
     kills = 0
     while kills < KILLS:
         driver = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 60
-        while not _held(db) and driver.poll() is None and time.time() < deadline:
+        request.addfinalizer(driver.kill)  # a failing check leaves no driver behind
+        # Kill at a random point of progress: after 0-3 more events (asks, results, recommendations) than the
+        # study held when this driver took it, plus a random fraction of a trial: in replay, between an ask and
+        # its commit, with trials running, while results are being stored.
+        deadline, target = time.time() + 120, None
+        while driver.poll() is None and time.time() < deadline:
+            events = _events(db)
+            if events is not None and target is None:
+                target = events + rng.randint(0, 3)
+            if target is not None and events is not None and events >= target:
+                break
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 1.5))  # anywhere: replay, asks, trials running, results being stored
+        time.sleep(rng.uniform(0.0, 0.3))
         if driver.poll() is not None:
             assert driver.returncode == 0, driver.stderr.read().decode()[-2000:]
             break  # finished before this kill: the remaining checks still apply

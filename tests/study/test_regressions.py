@@ -264,3 +264,16 @@ def test_export_does_not_overwrite_an_existing_file_without_force(tmp_path):
     result = runner.invoke(app, ["study", "export", "--storage", url, "-o", str(target), "--force"])
     assert result.exit_code == 0 and target.read_text().startswith("number,")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db", "trials.csv"]  # no temporary left
+
+
+# ------------------------------------------------- constraints survive a reload
+def test_a_constrained_space_is_stored_with_its_constraints(tmp_path):
+    base = study_helpers.toy_space()
+    space = Space(base.domains, base.scales, base.steps, base.target, bounds={"a": (0.1, 0.4)}, fixed={"c": 0.2})
+    objective = mixscale.FunctionObjective(space, study_helpers.bowl)
+    url = f"sqlite:///{tmp_path}/c.db"
+    mixscale.create_study(objective, storage=url, name="s", strategy="random").storage.dispose()
+    again = mixscale.load_study("s", url)
+    assert again.space.constraints == space.constraints and again.space == space
+    with pytest.raises(ValidationError, match="constraints"):
+        again.check_compatible(study_helpers.objective())  # the same space without its constraints

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 # ----------------------------------------------------------------------- descriptions
 def space_to_dict(space: Space) -> dict[str, Any]:
+    """The space as stored with a study, its constraints included (a replay must see the same feasible set)."""
     return {
         "domains": list(space.domains),
         "scales": [{"name": s.name, "params": s.params, "tokens_per_step": s.tokens_per_step} for s in space.scales],
