@@ -22,17 +22,25 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from mixscale.errors import ValidationError
 from mixscale.objective import Metric, Objective, Observation, check_budget
 from mixscale.space import Config, Space
 from mixscale.study import _optimize
 from mixscale.study.executors import Executor, LocalExecutor, Outcome
 from mixscale.study.storage import Storage, new_driver_id
-from mixscale.study.trial import FAILED_CHARGE, MAX_FAILURES, Progress, RecommendationRecord, Trial, spent
+from mixscale.study.trial import (
+    FAILED_CHARGE,
+    MAX_FAILURES,
+    Progress,
+    RecommendationRecord,
+    Trial,
+    dataframe,
+    spent,
+)
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from mixscale.strategies.base import Recommendation, Strategy
     from mixscale.study.schema import StudyRow
 
@@ -210,44 +218,7 @@ class Study:
 
     def trials_dataframe(self) -> pd.DataFrame:
         """One row per trial: configuration (one ``w:<domain>`` column per domain), result, timings, errors."""
-        rows = []
-        total = 0.0
-        for t in sorted(self.trials, key=lambda t: (t.end_seq is None, t.end_seq or 0, t.number)):
-            total += t.charged
-            row = {
-                "number": t.number,
-                "state": t.state,
-                "source": t.source,
-                "scale": t.config.scale,
-                "steps": t.config.steps,
-            }
-            row.update({f"w:{d}": float(t.config.mixture[d]) for d in self.space.domains})
-            row.update(
-                {
-                    self.metric.name: t.value,
-                    "cost": t.cost,
-                    "spent": total if t.charged else None,
-                    "attempts": t.attempts,
-                    "failures": t.failures,
-                    "error": t.error,
-                    "eval_seed": t.eval_seed,
-                    "created_at": t.created_at,
-                    "started_at": t.started_at,
-                    "finished_at": t.finished_at,
-                    "duration_s": t.duration,
-                    "worker": t.worker,
-                    "curve": None if t.curve is None else json_dumps([list(p) for p in t.curve]),
-                    "info": json_dumps(t.info) if t.info else None,
-                }
-            )
-            rows.append(row)
-        df = pd.DataFrame(rows)
-        if df.empty:
-            return df
-        df = df.sort_values("number").reset_index(drop=True)
-        for col in ("created_at", "started_at", "finished_at"):
-            df[col] = pd.to_datetime(df[col], unit="s", utc=True)
-        return df
+        return dataframe(self.trials, self.space.domains, self.metric.name)
 
     def check_compatible(
         self,
@@ -264,7 +235,8 @@ class Study:
         for key in ("domains", "scales", "steps", "target", "constraints"):
             if stored.get(key) != given.get(key):
                 raise ValidationError(
-                    key, f"study {self.name!r} was created with {key} {stored[key]}, the objective has {given[key]}"
+                    key,
+                    f"study {self.name!r} was created with {key} {stored.get(key)}, the objective has {given.get(key)}",
                 )
         if objective.metric != self.metric:
             raise ValidationError(
@@ -452,9 +424,3 @@ class Study:
                 executor.shutdown()
             self.release()
         return self.recommendation
-
-
-def json_dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value, default=str)

@@ -6,13 +6,16 @@ or, inside a storage transaction, from the same definitions (:data:`CHARGED_STAT
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mixscale.space import Config
 
 if TYPE_CHECKING:  # strategies import torch: a trial record (and a worker process) need not
+    import pandas as pd
+
     from mixscale.strategies.base import Recommendation
 
 #: Every state a trial can be in. ``pending``: waiting to run (enqueued, or an attempt to retry); ``running``;
@@ -109,3 +112,43 @@ def counts(trials: Iterable[Trial]) -> dict[str, int]:
 def spent(trials: Iterable[Trial]) -> float:
     """Cost charged to the budget: the sum of :attr:`Trial.charged`."""
     return float(sum(t.charged for t in trials))
+
+
+def dataframe(trials: Iterable[Trial], domains: Sequence[str], metric: str) -> pd.DataFrame:
+    """One row per trial: configuration (one ``w:<domain>`` column per domain), result, cost and the running
+    ``spent`` in the order trials ended, timings, errors; ``curve`` and ``info`` as JSON."""
+    import pandas as pd  # here: worker processes import this module and need no pandas
+
+    rows = []
+    total = 0.0
+    for t in sorted(trials, key=lambda t: (t.end_seq is None, t.end_seq or 0, t.number)):
+        total += t.charged
+        row = {"number": t.number, "state": t.state, "source": t.source, "scale": t.config.scale,
+               "steps": t.config.steps}  # fmt: skip
+        row.update({f"w:{d}": float(t.config.mixture[d]) for d in domains})
+        row.update(
+            {
+                metric: t.value,
+                "cost": t.cost,
+                "spent": total if t.charged else None,
+                "attempts": t.attempts,
+                "failures": t.failures,
+                "error": t.error,
+                "eval_seed": t.eval_seed,
+                "created_at": t.created_at,
+                "started_at": t.started_at,
+                "finished_at": t.finished_at,
+                "duration_s": t.duration,
+                "worker": t.worker,
+                "curve": None if t.curve is None else json.dumps([list(p) for p in t.curve]),
+                "info": json.dumps(t.info, default=str) if t.info else None,
+            }
+        )
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    df = df.sort_values("number").reset_index(drop=True)
+    for col in ("created_at", "started_at", "finished_at"):
+        df[col] = pd.to_datetime(df[col], unit="s", utc=True)
+    return df
