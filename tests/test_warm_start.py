@@ -130,3 +130,19 @@ def test_study_file_pareto_weighted_and_warm_start_keys(tmp_path):
         studyfile.parse(
             {"budget": 1.0, "strategy": "mfms", "pareto": ["loss:a", "loss:b"], "objective": {"type": "simulator"}}
         )
+
+
+def test_runs_with_changed_provenance_share_one_offset_in_the_mfms_model():
+    from mixscale import strategies
+    from mixscale.objective import Observation
+
+    s = strategies.create("mfms", space(), None, True, 0, n_init=0)
+    curve = ((100, 2.0), (1000, 1.5))
+    s.tell(space().config({"a": 0.5, "b": 0.5, "c": 0.0}, "s", 1000), Observation(1.5, 0.1, curve))
+    flagged = {"warm_start": {"origin": "runs:x", "run_id": "r5", "offset_group": 1}}
+    for w in (0.2, 0.7):
+        cfg = space().config({"a": w, "b": 1 - w, "c": 0.0}, "s", 1000)
+        s.tell(cfg, Observation(1.6, 0.0, curve, flagged))
+    assert s._run_ids() == [0, -1001, -1001]
+    X, _ = s._training_data()
+    assert sorted(set(X[:, -1].tolist())) == [-1001.0, 0.0]  # curve points keep their run's id

@@ -81,6 +81,8 @@ class MFMS(Strategy):
         self._model = None
         self._model_n = -1
         self._state: dict | None = None
+        #: Per told run, its warm-start offset group (0: none); see :meth:`_run_ids`.
+        self._groups: list[int] = []
         fid = self.space.fidelities()
         self._fidelities = [f for f in fid if self.cost(*f) <= 1.0 + 1e-9]
         self._cheapest = min(self._fidelities, key=lambda f: self.cost(*f))
@@ -103,10 +105,21 @@ class MFMS(Strategy):
         return full if self.n_init * self.cost(*full) <= 1.0 else self._cheapest
 
     # ------------------------------------------------------------------ model
+    def _on_tell(self, config: Config, observation) -> None:
+        ws = (observation.info or {}).get("warm_start") or {}
+        self._groups.append(int(ws.get("offset_group", 0) or 0))
+
+    def _run_ids(self) -> list[int]:
+        """The same-run kernel's id per told run. Warm-start runs whose corpus or tokenizer hashes differ
+        (``info["warm_start"]["offset_group"]``, :mod:`mixscale.study.warm_start`) share one id per group, so the
+        same-run term becomes one learned offset for all of them; other runs keep their own seed offset."""
+        return [-1000 - g if i < len(self._groups) and (g := self._groups[i]) else i for i in range(len(self.history))]
+
     def _training_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.history
         W, S, Z, Y = list(h.mixtures), list(h.scales), list(h.steps), list(h.values)
-        run = list(range(len(h)))
+        ids = self._run_ids()
+        run = list(ids)
         if self.use_curves:
             for i in range(len(h)):
                 for z, v in curve_points(h.curves[i], self.space.steps, h.steps[i]):
@@ -114,7 +127,7 @@ class MFMS(Strategy):
                     S.append(h.scales[i])
                     Z.append(z)
                     Y.append(v)
-                    run.append(i)
+                    run.append(ids[i])
         return self._features(np.array(W), S, Z, run), torch.tensor(Y, dtype=torch.double).unsqueeze(-1)
 
     def _features(self, W: np.ndarray, scales, steps, run) -> torch.Tensor:

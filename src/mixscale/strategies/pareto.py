@@ -105,9 +105,12 @@ class ParetoMFMS(Strategy):
         self._Y: list[np.ndarray] = []
         self._curves: list[list[tuple | None]] = []
         self._asks = 0
+        self._offset_groups: list[int] = []
 
     # ------------------------------------------------------------------ data
     def _on_tell(self, config: Config, observation: Observation) -> None:
+        ws = (observation.info or {}).get("warm_start") or {}
+        self._offset_groups.append(int(ws.get("offset_group", 0) or 0))  # changed provenance: own offset
         self._Y.append(np.array([s * observation.metric(m) for s, m in zip(self._sign, self.metrics, strict=True)]))
         self._curves.append(
             [
@@ -163,6 +166,7 @@ class ParetoMFMS(Strategy):
         values, curves = self._scalarized(lam / self.spreads())
         self._asks += 1
         inner.history = self._history(values, curves, revision=-1 - self._asks)  # a new weighting: refit
+        inner._groups = list(self._offset_groups)
         return inner.ask_pending(list(pending))
 
     # ------------------------------------------------------------------ the front
@@ -171,6 +175,7 @@ class ParetoMFMS(Strategy):
             if model.history.revision != len(self.history) or len(model.history) != len(self.history):
                 values = [float(y[j]) for y in self._Y]
                 model.history = self._history(values, [c[j] for c in self._curves], revision=len(self.history))
+                model._groups = list(self._offset_groups)
 
     def predict(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior means and stds at the target, internal (minimize) direction, shape ``(n, M)`` each."""
