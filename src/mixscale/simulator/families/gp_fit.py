@@ -8,7 +8,8 @@ z = standardized [log(w + ε), log N, log D, D / D_max] with kernel
 
 .. math::  k(z, z') = s_1\, \mathrm{Matern}_{5/2}^{ARD}(z, z') + s_2 \sum_i \exp(-(z_i - z'_i)^2 / 2\ell_i^2)
 
-(ARD interactions plus an additive part that extrapolates per domain) and Gaussian noise. Kernels are GPyTorch's;
+(ARD interactions plus an additive part that extrapolates per domain) and Gaussian noise. Kernels are GPyTorch's
+(the additive part evaluated one dimension at a time from GPyTorch's lengthscales, to keep memory at n·m);
 the marginal likelihood is written here because all metrics share one kernel, so one Cholesky factor serves every
 metric (GPyTorch's batched models would factor once per metric). Hyperparameters: Adam (50 steps) on at most 400
 points; the posterior mean conditions on at most 4000 points (a random subset beyond that).
@@ -36,8 +37,11 @@ class _Kernel(torch.nn.Module):
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         k = self.ard(z1, z2).to_dense()
-        per_dim = self.add(z1.T.unsqueeze(-1), z2.T.unsqueeze(-1)).to_dense()
-        return k + torch.exp(self.add_scale) * per_dim.sum(0) / z1.shape[1]
+        ls = self.add.lengthscale.reshape(-1)
+        add = torch.zeros_like(k)
+        for i in range(z1.shape[1]):  # one dimension at a time: memory n·m, not d·n·m
+            add = add + torch.exp(-0.5 * ((z1[:, i, None] - z2[None, :, i]) / ls[i]) ** 2)
+        return k + torch.exp(self.add_scale) * add / z1.shape[1]
 
     @property
     def noise(self) -> torch.Tensor:
@@ -90,6 +94,6 @@ class GPModel:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         z = torch.from_numpy(self.sz(self._z(X)))
-        with torch.no_grad():
-            resid = (self.kernel(z, self.z_train) @ self.alpha).numpy()
+        with torch.no_grad():  # in chunks, so a dense search over 20,000 mixtures stays small in memory
+            resid = torch.cat([self.kernel(c, self.z_train) @ self.alpha for c in torch.split(z, 2048)]).numpy()
         return self.mean_fn.predict(X) + self.sr.inverse(resid)
