@@ -61,3 +61,11 @@ def test_suite_command_on_one_family(tmp_path):
     summary = json.loads((out / "suite.json").read_text())
     assert summary["seeds"] == [0, 1] and summary["budgets"] == [1.0]
     assert (out / "faithful-vertex.png").exists() and (out / "faithful-vertex.json").exists()
+
+
+def test_report_only_needs_saved_runs(tmp_path):
+    result = runner.invoke(app, ["benchmark", "--suite", "--report-only", "--out", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "no seed has every family" in " ".join(result.output.split())
+    assert not (tmp_path / "none").exists()
+    result = runner.invoke(app, ["benchmark", "--report-only", "--out", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "report-only" in result.output
