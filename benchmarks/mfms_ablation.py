@@ -1,71 +1,72 @@
-"""Which parts of ``mfms`` matter: its defaults against one change at a time, side by side in one run.
+"""Which parts of ``mfms`` matter: its defaults against one change at a time, on problem-suite families.
 
-Usage: ``.venv/bin/python benchmarks/mfms_ablation.py [--seeds 10] [--simulator fitted|analytic] [--workers 2]``
+Usage: ``.venv/bin/python benchmarks/mfms_ablation.py [--families anti-interior,fitted-avg] [--seeds 3]
+[--budgets 1,3,10] [--workers 2] [--out results/mfms_ablation]``
 
 Arms (each a set of ``mfms`` options; everything else is the default):
 
-* ``default`` — Sobol design of 6k runs at the cheapest scale, full schedule; then KG per cost over fidelities that
-  cost at least 0.2 target runs.
-* ``all-fidelities`` — ``refine_min_cost=0``: after the design, KG per cost over every fidelity.
-* ``short-design`` — the design at the cheapest fidelity (cheapest scale, *shortest* step level).
-* ``small-design`` — ``n_init = 2k`` design runs instead of 6k.
+* ``default`` — design of at most half a target run at the cheapest scale; signed rung loadings; the fit averaged
+  with its "the target stands alone" twin; ensemble KG per cost over every fidelity.
+* ``no-twin`` — ``members=1``: the fit alone (MAP hyperparameters, no transfer uncertainty in the acquisition).
+* ``positive-ladder`` — ``rank=0``: the ladder kernel can only express positive correlation between rungs.
+* ``cost-threshold`` — ``refine_min_cost=0.2``: after the design, only fidelities costing >= 0.2 target runs.
+* ``big-design`` — ``design_cost=1``: the design may cost a whole target run (the previous default).
 
-Printed per arm: median final regret [IQR] and the speedup over ``random`` and ``mfbo`` (both run in the same call,
-same seeds), using the harness's definitions (``mixscale.bench``).
+Each (family, arm, seed) run is saved under ``--out`` as it finishes, so an interrupted ablation resumes. Printed:
+per family and budget, each arm's median final regret over the seeds, and the baselines' (run once, same seeds) for
+reference.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pandas as pd
 
-from mixscale import bench, simulator
+from mixscale.bench import suite as _suite
 
-
-def arms(space) -> dict[str, dict]:
-    cheapest = min(space.fidelities(), key=lambda f: space.cost(*f))
-    return {
-        "default": {},
-        "all-fidelities": {"refine_min_cost": 0.0},
-        "short-design": {"init_fidelity": cheapest},
-        "small-design": {"n_init": 2 * space.k},
-    }
+ARMS = {
+    "default": {},
+    "no-twin": {"members": 1},
+    "positive-ladder": {"rank": 0},
+    "cost-threshold": {"refine_min_cost": 0.2},
+    "big-design": {"design_cost": 1.0},
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--simulator", default="fitted", choices=["fitted", "analytic"])
-    parser.add_argument("--budget", type=float, default=3.0)
+    parser.add_argument("--families", default="anti-interior,top-only-interior,faithful-face,fitted-avg")
+    parser.add_argument("--arms", default=",".join(ARMS))
+    parser.add_argument("--baselines", default="random,mfbo,regmix")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--budgets", default="1,3,10")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", default="results/mfms_ablation")
     args = parser.parse_args()
-
-    objective = simulator.load(args.simulator)
-    baselines = bench.run(objective, ["random", "mfbo"], seeds=args.seeds, budget=args.budget, workers=args.workers)
+    families = args.families.split(",")
+    budgets = tuple(float(b) for b in args.budgets.split(","))
+    seeds = range(args.seeds)
     rows = []
-    for arm, options in arms(objective.space).items():
-        result = bench.run(
-            objective, ["mfms"], seeds=args.seeds, budget=args.budget, workers=args.workers,
-            strategy_options={"mfms": options},
-        )  # fmt: skip
-        merged = bench.BenchResult(
-            pd.concat([baselines.traces, result.traces]), baselines.budget, baselines.metric, baselines.optimum
+    base = [s for s in args.baselines.split(",") if s]
+    if base:
+        res = _suite.run_suite(families, base, seeds, budgets, args.workers, Path(args.out) / "baselines")
+        for b in budgets:
+            for fam, r in res.regrets(b).iterrows():
+                for strat, v in r.items():
+                    rows.append({"family": fam, "budget": b, "arm": strat, "median regret": v})
+    for arm in args.arms.split(","):
+        res = _suite.run_suite(
+            families, ["mfms"], seeds, budgets, args.workers, Path(args.out) / arm, strategy_options={"mfms": ARMS[arm]}
         )
-        final = merged.final().loc["mfms"]
-        rows.append(
-            {
-                "arm": arm,
-                "options": options or "-",
-                "median final regret": f"{final.median_regret:.4f} [{final.q25:.4f}, {final.q75:.4f}]",
-                "queries": int(final.queries),
-                "vs random": str(merged.speedup("random", "mfms")),
-                "vs mfbo": str(merged.speedup("mfbo", "mfms")),
-            }
-        )
-        print(rows[-1], flush=True)
-    print(f"\n{args.simulator} simulator, {args.seeds} seeds, budget {args.budget:g} target runs")
-    print(pd.DataFrame(rows).to_string(index=False))
+        for b in budgets:
+            for fam, r in res.regrets(b).iterrows():
+                rows.append({"family": fam, "budget": b, "arm": f"mfms:{arm}", "median regret": r["mfms"]})
+        print(f"done: {arm}", flush=True)
+    table = pd.DataFrame(rows).pivot_table(index=["family", "budget"], columns="arm", values="median regret")
+    print(f"\nmedian final regret over {args.seeds} seeds (suite families; same seeds for every column)")
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
 
 
 if __name__ == "__main__":

@@ -1,26 +1,36 @@
-"""mfms specifics: the design phase, the fidelities open to refinement, and the scale-ladder kernel."""
+"""mfms specifics: the design, the signed scale-ladder kernel, the two-member ensemble, exact zeros."""
 
 import numpy as np
 import torch
 
 from mixscale import simplex, strategies
+from mixscale.objectives.function import FunctionObjective
+from mixscale.space import Config, Space
+from mixscale.surrogates.ensemble import GPEnsemble
 from mixscale.surrogates.gp import ScaleLadderKernel, fit_lbfgs, mfms_model
+from mixscale.surrogates.knowledge_gradient import discrete_knowledge_gradient, ensemble_knowledge_gradient
 
 
-def test_design_is_a_sobol_set_at_the_cheapest_scale_full_schedule(toy_objective):
+def test_design_is_a_sobol_set_at_the_cheapest_scale_within_its_cost_cap(toy_objective):
     space = toy_objective.space
-    s = strategies.create("mfms", space, toy_objective.cost, True, 3, n_init=5)
-    expected = simplex.sample_sobol(np.random.default_rng(3), 5, space.k)
-    for i in range(5):
+    s = strategies.create("mfms", space, toy_objective.cost, True, 3, n_init=10)
+    assert 10 * toy_objective.cost(*s.init_fidelity) <= 0.5  # design_cost: at most half a target run
+    assert s.init_fidelity == ("s", 300)  # the longest step level of the cheapest scale that fits (10/16 > 0.5)
+    expected = simplex.sample_sobol(np.random.default_rng(3), 10, space.k)
+    for i in range(10):
         config = s.ask()
-        assert (config.scale, config.steps) == ("s", 1000)
+        assert (config.scale, config.steps) == ("s", 300)
         assert np.allclose(config.weights(space.domains), expected[i])
         s.tell(config, toy_objective.evaluate(config, seed=i))
-    # After the design, only fidelities costing at least refine_min_cost (0.2 target runs) are asked.
-    for i in range(3):
-        config = s.ask()
-        assert toy_objective.cost(config.scale, config.steps) >= 0.2
-        s.tell(config, toy_objective.evaluate(config, seed=10 + i))
+    config = s.ask()  # after the design: KG per cost over every fidelity, a valid query
+    assert (config.scale, config.steps) in space.fidelities()
+
+
+def test_default_design_is_cut_to_its_cost_cap(toy_objective):
+    s = strategies.create("mfms", toy_objective.space, toy_objective.cost, True, 0)
+    assert s.n_init * toy_objective.cost(*s.init_fidelity) <= 0.5 + 1e-9
+    assert s.n_init >= toy_objective.space.k + 1
+    assert s.get_params()["n_init"] == s.n_init
 
 
 def test_pending_design_asks_take_distinct_design_points(toy_objective):
@@ -33,7 +43,7 @@ def test_pending_design_asks_take_distinct_design_points(toy_objective):
 
 
 def test_expensive_design_falls_back_to_the_cheapest_fidelity(toy_objective):
-    s = strategies.create("mfms", toy_objective.space, toy_objective.cost, True, 0, n_init=20)  # 20 x 1/16 > 1
+    s = strategies.create("mfms", toy_objective.space, toy_objective.cost, True, 0, n_init=40)  # 40 x 0.3/16 > 0.5
     assert (s.ask().scale, s.ask().steps) == ("s", 100)
 
 
@@ -70,3 +80,87 @@ def test_target_deviation_stays_at_its_prior_without_target_runs():
     model = fit_lbfgs(mfms_model(X, torch.from_numpy(y)[:, None], n_mixture_dims=3, levels=[0.0, 0.5, 1.0]))
     ladder = next(m for m in model.modules() if isinstance(m, ScaleLadderKernel))
     assert abs(float(ladder.deviation.detach()[2]) - 0.25) < 0.02
+
+
+def test_signed_loadings_express_negative_correlation_between_rungs():
+    k = ScaleLadderKernel([0.0, 0.5, 1.0], rank=1)
+    with torch.no_grad():
+        k.raw_offset.fill_(-3.0)
+        k.loadings = torch.tensor([[1.5], [0.2], [-1.5]], dtype=torch.double)
+    corr = k.rung_correlation().detach()
+    assert corr[0, 2] < -0.3
+    u = torch.tensor([[0.0], [0.5], [1.0]], dtype=torch.double)
+    K = k(u, u).to_dense().detach()
+    assert torch.allclose(K, k.rung_covariance().detach())
+    assert torch.linalg.eigvalsh(K).min() > 0
+    k.decouple_top = True  # the "target stands alone" twin: no covariance between the top rung and the rest
+    K = k(u, u).to_dense().detach()
+    assert K[0, 2] == 0 and K[1, 2] == 0 and K[0, 1] != 0
+
+
+def _ladder_objective(fn) -> FunctionObjective:
+    space = Space(["a", "b", "c"], [("s", 1e6, 1e4), ("m", 4e6, 1e4), ("l", 1.6e7, 1e4)], [100, 300, 1000])
+    return FunctionObjective(space, fn)
+
+
+def _anti(mixture, scale, steps):
+    """The small rung ranks mixtures opposite to the target (the middle one says little)."""
+    w = np.array(list(mixture.values()))
+    effect = ((w - np.array([0.6, 0.3, 0.1])) ** 2).sum()
+    sign = {"s": -1.0, "m": 0.2, "l": 1.0}[scale]
+    return float(3.0 - 0.3 * np.log({"s": 1, "m": 4, "l": 16}[scale]) + sign * effect)
+
+
+def test_fitted_rung_correlation_is_negative_on_an_anti_correlated_ladder():
+    obj = _ladder_objective(_anti)
+    s = strategies.create("mfms", obj.space, obj.cost, True, 0, n_init=0)
+    for scale in ("s", "l"):  # the same mixtures at the smallest rung and at the target
+        for w in simplex.sample_sobol(np.random.default_rng(1), 10, 3):
+            config = Config(dict(zip("abc", w, strict=True)), scale, 1000)
+            s.tell(config, obj.evaluate(config))
+    corr = s.rung_correlation()
+    assert corr[0, 2] < -0.2, corr
+    # the twin that ignores the small rungs cannot explain the paired target runs as well: the fit takes over
+    assert s.ensemble().weights[0] > 0.9
+
+
+def _face(mixture, scale, steps):
+    """Optimum on a face: (0.7, 0.3, 0) at every rung; domain c only hurts."""
+    w = np.array(list(mixture.values()))
+    return float(2.0 + ((w[:2] - np.array([0.7, 0.3])) ** 2).sum() + 0.6 * w[2])
+
+
+def test_recommendation_keeps_exact_zeros_on_a_face_optimum():
+    obj = _ladder_objective(_face)
+    s = strategies.create("mfms", obj.space, obj.cost, True, 0, n_init=0)
+    for i, w in enumerate(simplex.sample_sobol(np.random.default_rng(2), 24, 3)):
+        config = Config(dict(zip("abc", w, strict=True)), "l", 1000)
+        s.tell(config, obj.evaluate(config, seed=i))
+    rec = s.recommend()
+    assert rec.mixture["c"] == 0.0
+    assert abs(rec.mixture["a"] - 0.7) < 0.12
+
+
+def test_ensemble_kg_with_one_member_is_the_discrete_kg_and_with_two_values_discrimination():
+    rng = np.random.default_rng(0)
+    W = simplex.sample_dirichlet(rng, 20, 3)
+    u = rng.choice([0.0, 1.0], size=20, p=[0.8, 0.2])
+    y = (W[:, 0] - 0.3) ** 2 + 0.5 * (1 - u) + 0.01 * rng.standard_normal(20)
+    X = torch.from_numpy(np.column_stack([np.sqrt(W), u, np.ones(20), np.arange(20)]))
+    model = fit_lbfgs(mfms_model(X, torch.from_numpy(y)[:, None], n_mixture_dims=3, levels=[0.0, 1.0], rank=1))
+    T = simplex.sample_dirichlet(rng, 16, 3)
+    t = torch.from_numpy(np.column_stack([np.sqrt(T), np.ones(16), np.ones(16), -np.ones(16)]))
+    q = torch.from_numpy(np.column_stack([np.sqrt(T), np.zeros(16), np.ones(16), -2 * np.ones(16)]))
+    one = ensemble_knowledge_gradient([model], torch.ones(1, dtype=torch.double), q, t)
+    assert torch.allclose(one, discrete_knowledge_gradient(model, q, t))
+    import copy
+
+    alone = copy.deepcopy(model)
+    next(m for m in alone.modules() if isinstance(m, ScaleLadderKernel)).decouple_top = True
+    alone.train()
+    alone.eval()
+    ens = GPEnsemble([model, alone], [0.0, 0.0])
+    both = ensemble_knowledge_gradient(*ens.active(), q, t)
+    assert (both >= 0).all() and torch.isfinite(both).all()
+    # a small-rung query teaches nothing about the target under the twin: worth less than under the fit alone
+    assert both.mean() < one.mean()

@@ -52,7 +52,7 @@ from gpytorch.kernels import MaternKernel, RBFKernel, ScaleKernel
 from gpytorch.likelihoods import GaussianLikelihood
 from gpytorch.means import LinearMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
-from gpytorch.priors import GammaPrior, LogNormalPrior
+from gpytorch.priors import GammaPrior, LogNormalPrior, NormalPrior
 
 logger = logging.getLogger(__name__)
 
@@ -94,14 +94,21 @@ class SameRunKernel(gpytorch.kernels.Kernel):
 
 
 class ScaleLadderKernel(gpytorch.kernels.Kernel):
-    r""":math:`k(u, u') = c + \min(u, u') + \tau_{s(u)}\, 1[s(u) = s(u')]` on the scale coordinate of a ladder.
+    r""":math:`k(u, u') = c + \min(u, u') + \tau_{s(u)}\, 1[s(u) = s(u')] + (A A^\top)_{s(u) s(u')}` on the scale
+    coordinate of a ladder.
 
     ``levels`` are the rungs' coordinates :math:`u_s`; an input is assigned to the nearest rung. :math:`c > 0` and
-    one :math:`\tau_s > 0` per rung are hyperparameters. GPyTorch has neither a Brownian-motion kernel nor a
-    per-level nugget on a continuous coordinate, hence this class.
+    one :math:`\tau_s > 0` per rung are hyperparameters. With ``rank > 0``, :math:`A` (rungs × rank) are free
+    *signed* loadings with a zero-mean Gaussian prior correlated along the ladder: a low-rank coregionalization term
+    (Bonilla et al., 2008) that lets two rungs correlate negatively (loadings of opposite sign outweighing the
+    ladder part), shrunk toward the ladder prior (:math:`A = 0`). GPyTorch's ``IndexKernel`` needs an integer task
+    column and has no ladder part; neither it nor any GPyTorch kernel is a Brownian motion with a per-level nugget
+    on a continuous coordinate, hence this class.
     """
 
-    def __init__(self, levels, offset_prior=None, deviation_prior=None, **kwargs) -> None:
+    def __init__(
+        self, levels, offset_prior=None, deviation_prior=None, rank: int = 0, loading_scale: float = 1.0, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.register_buffer("levels", torch.as_tensor(levels, dtype=torch.double))
         self.register_parameter("raw_offset", torch.nn.Parameter(torch.zeros(1, dtype=torch.double)))
@@ -110,6 +117,21 @@ class ScaleLadderKernel(gpytorch.kernels.Kernel):
             "raw_deviation", torch.nn.Parameter(torch.full((len(levels),), -1.0, dtype=torch.double))
         )
         self.register_constraint("raw_deviation", gpytorch.constraints.Positive())
+        self.rank = int(rank)
+        #: When True, the top rung (the target) is uncorrelated with every other rung: the "small runs say nothing
+        #: about the target" hypothesis, with the same hyperparameters otherwise.
+        self.decouple_top = False
+        if self.rank:
+            # Loadings correlated along the ladder, A = L Z with L L^T an RBF over u (lengthscale 0.5) and
+            # Z ~ N(0, s^2) entrywise (a whitened Gaussian prior): a rung without data inherits the sign of its
+            # neighbours, not of rungs far below it.
+            u = self.levels
+            cov = torch.exp(-0.5 * (u[:, None] - u[None, :]) ** 2 / 0.25) + 1e-4 * torch.eye(len(u), dtype=u.dtype)
+            self.register_buffer("loading_chol", torch.linalg.cholesky(cov))
+            self.register_parameter(
+                "raw_loadings", torch.nn.Parameter(torch.zeros(len(levels), self.rank, dtype=torch.double))
+            )
+            self.register_prior("loadings_prior", NormalPrior(0.0, float(loading_scale)), lambda m: m.raw_loadings)
         if offset_prior is not None:
             self.register_prior("offset_prior", offset_prior, lambda m: m.offset, lambda m, x: m._set("offset", x))
         if deviation_prior is not None:
@@ -120,6 +142,16 @@ class ScaleLadderKernel(gpytorch.kernels.Kernel):
     @property
     def offset(self) -> torch.Tensor:
         return self.raw_offset_constraint.transform(self.raw_offset)
+
+    @property
+    def loadings(self) -> torch.Tensor:
+        """Signed rung loadings :math:`A` (rungs × rank)."""
+        return self.loading_chol @ self.raw_loadings
+
+    @loadings.setter
+    def loadings(self, value: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.raw_loadings.copy_(torch.linalg.solve_triangular(self.loading_chol, value, upper=False))
 
     @property
     def deviation(self) -> torch.Tensor:
@@ -133,17 +165,45 @@ class ScaleLadderKernel(gpytorch.kernels.Kernel):
     def _rung(self, u: torch.Tensor) -> torch.Tensor:
         return torch.argmin((u.unsqueeze(-1) - self.levels).abs(), dim=-1)
 
+    def rung_covariance(self) -> torch.Tensor:
+        """The (rungs × rungs) covariance this kernel puts between the rungs."""
+        u = self.levels
+        cov = self.offset + torch.minimum(u[:, None], u[None, :]) + torch.diag(self.deviation)
+        if self.rank:
+            cov = cov + self.loadings @ self.loadings.T
+        if self.decouple_top:
+            top = torch.arange(len(u)) == len(u) - 1
+            cov = torch.where(top[:, None] ^ top[None, :], torch.zeros_like(cov), cov)
+        return cov
+
+    def rung_correlation(self) -> torch.Tensor:
+        """The rungs' correlation matrix (entries may be negative when ``rank > 0``)."""
+        cov = self.rung_covariance()
+        d = cov.diagonal().sqrt()
+        return cov / (d[:, None] * d[None, :])
+
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
         a, b = x1[..., 0], x2[..., 0]
         ra, rb = self._rung(a), self._rung(b)
         tau = self.deviation[ra]
         if diag:
-            return self.offset + torch.minimum(a, b) + tau * (ra == rb)
+            out = self.offset + torch.minimum(a, b) + tau * (ra == rb)
+            if self.rank:
+                out = out + (self.loadings[ra] * self.loadings[rb]).sum(-1)
+            return out
         same = ra.unsqueeze(-1) == rb.unsqueeze(-2)
-        return self.offset + torch.minimum(a.unsqueeze(-1), b.unsqueeze(-2)) + tau.unsqueeze(-1) * same
+        out = self.offset + torch.minimum(a.unsqueeze(-1), b.unsqueeze(-2)) + tau.unsqueeze(-1) * same
+        if self.rank:
+            out = out + self.loadings[ra] @ self.loadings[rb].transpose(-1, -2)
+        if self.decouple_top:
+            top = len(self.levels) - 1
+            out = out * ((ra == top).unsqueeze(-1) == (rb == top).unsqueeze(-2))
+        return out
 
 
-def mfms_model(train_X: torch.Tensor, train_Y: torch.Tensor, n_mixture_dims: int, levels) -> SingleTaskGP:
+def mfms_model(
+    train_X: torch.Tensor, train_Y: torch.Tensor, n_mixture_dims: int, levels, rank: int = 0
+) -> SingleTaskGP:
     """The additive scaling + (mixture × ladder × steps) GP described in the module docstring.
 
     Columns of ``train_X``: the mixture embedding (``n_mixture_dims``), the scale and steps coordinates, and a run
@@ -161,7 +221,11 @@ def mfms_model(train_X: torch.Tensor, train_Y: torch.Tensor, n_mixture_dims: int
         lengthscale_constraint=Interval(0.02, 20.0),
     )
     ladder = ScaleLadderKernel(
-        levels, active_dims=[u], offset_prior=GammaPrior(2.0, 2.0), deviation_prior=GammaPrior(2.0, 4.0)
+        levels,
+        active_dims=[u],
+        offset_prior=GammaPrior(2.0, 2.0),
+        deviation_prior=GammaPrior(2.0, 4.0),
+        rank=rank,
     )
     steps = MaternKernel(nu=2.5, active_dims=[v], lengthscale_prior=LogNormalPrior(0.0, 1.0))
     covar = (
