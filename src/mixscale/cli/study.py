@@ -175,6 +175,9 @@ def _show_reweighted(study, spec: str, last: int) -> None:
 
     scal, df, rec = reweigh(study, spec)
     console.print(f"[bold]{study.name}[/] re-read under: {scal.describe()}", highlight=False)
+    skipped = df.attrs.get("skipped", [])
+    if skipped:
+        console.print(f"{len(skipped)} trials did not store every weighted metric and are left out", highlight=False)
     top = df[df["fidelity_cost"] >= df["fidelity_cost"].max() - 1e-12].sort_values("reweighted").head(last)
     table = Table(title=f"best trials at the most expensive fidelity reached ({len(top)})")
     for col in ("#", "source", "scale", "steps", "mixture", *scal.metrics, "reweighted"):

@@ -26,16 +26,18 @@ def reweigh(study, spec: Any, refit: bool = True, strategy: str = "mfms") -> tup
     done = [t for t in study.trials if t.state == "complete"]
     if not done:
         raise ValidationError("study", f"study {study.name!r} has no completed trials to re-read")
-    rows = []
+    rows, lacking = [], []
     for t in done:
         metrics = dict((t.info or {}).get("metrics") or {})
         metrics.setdefault(study.metric.name, t.value)
         missing = [m for m in scal.metrics if m not in metrics]
         if missing:
-            raise ValidationError(
-                f"objective.{missing[0]}", f"trial {t.number} did not store it (stored: {sorted(metrics)})"
-            )
-        rows.append((t, metrics))
+            lacking.append((t.number, missing[0], sorted(metrics)))  # e.g. an objective that reports one metric
+        else:
+            rows.append((t, metrics))
+    if not rows:
+        number, name, stored = lacking[0]
+        raise ValidationError(f"objective.{name}", f"no trial stored it (trial {number} stored {stored})")
     if not scal.spread:
         top = max(study.space.cost(t.config.scale, t.config.steps) for t, _ in rows)
         ref = [m for t, m in rows if study.space.cost(t.config.scale, t.config.steps) >= top - 1e-12]
@@ -69,4 +71,5 @@ def reweigh(study, spec: Any, refit: bool = True, strategy: str = "mfms") -> tup
                 curve = tuple((s, scal.value({name: by[name][s] for name in by})) for s in steps) or None
             strat.tell(t.config, Observation(scal.value(m), float(t.cost or 0.0), curve))
         rec = strat.recommend()
+    table.attrs["skipped"] = [n for n, _, _ in lacking]  # trials without every weighted metric
     return scal, table, rec
