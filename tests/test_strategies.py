@@ -118,3 +118,14 @@ def test_reseed_restarts_the_random_stream(name, toy_objective):
     a = s.ask()
     s.reseed([0, 7])
     assert s.ask() == a
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_recommend_after_runs_only_below_the_target_scale(name, toy_objective):
+    """Warm-start or initial runs may all sit at small scales; every strategy must still recommend a mixture."""
+    s = strategies.create(name, toy_objective.space, toy_objective.cost, True, 0, **FAST.get(name, {}))
+    for i, w in enumerate(([0.6, 0.2, 0.2], [0.2, 0.6, 0.2], [0.2, 0.2, 0.6])):
+        config = Config(dict(zip(toy_objective.space.domains, w, strict=True)), "s", 100)
+        s.tell(config, toy_objective.evaluate(config, seed=i))
+    rec = s.recommend()
+    toy_objective.space.validate_mixture(rec.mixture)

@@ -103,8 +103,11 @@ class Hyperband(Strategy):
         h = self.history
         if not len(h):
             return self._best_observed()
-        top = max(h.steps[i] for i in range(len(h)) if h.scales[i] == self.space.target[0])
-        idx = self._feasible(i for i in range(len(h)) if h.steps[i] == top and h.scales[i] == self.space.target[0])
+        at_target = [i for i in range(len(h)) if h.scales[i] == self.space.target[0]]
+        if not at_target:  # e.g. only warm-start or initial runs at smaller scales so far
+            return self._best_observed()
+        top = max(h.steps[i] for i in at_target)
+        idx = self._feasible(i for i in at_target if h.steps[i] == top)
         if not idx:
             return self._best_observed()
         i = min(idx, key=lambda j: h.values[j])
