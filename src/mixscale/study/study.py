@@ -16,6 +16,7 @@ How a study is driven and replayed on resume (determinism, pending points, budge
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -123,8 +124,10 @@ def create_study(
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValidationError("seed", f"must be a non-negative integer, got {seed!r}")
     options = dict(strategy_options or {})
-    # Fail now, not at the first ask, on options the strategy does not take.
-    _strategies.create(strategy, objective.space, objective.cost, objective.metric.minimize, seed, **options)
+    # Fail now, not at the first ask, on options the strategy does not take; store every parameter as resolved now
+    # (``get_params``), so that a default changed in a later release cannot change this study's replay.
+    probe = _strategies.create(strategy, objective.space, objective.cost, objective.metric.minimize, seed, **options)
+    resolved = {k: v for k, v in probe.get_params().items() if k not in ("minimize", "seed")}
     if name in store.study_names():
         if not load_if_exists:
             raise ValidationError("name", f"study {name!r} already exists in {store.url} (load it, or pick a name)")
@@ -147,7 +150,7 @@ def create_study(
         metric=objective.metric.name,
         minimize=bool(objective.metric.minimize),
         strategy=strategy,
-        strategy_options=options,
+        strategy_options=resolved,
         seed=int(seed),
     )
     study = Study(store, row)
@@ -247,7 +250,13 @@ class Study:
             ("seed", self.seed, seed),
             ("strategy_options", self.strategy_options, None if strategy_options is None else dict(strategy_options)),
         ):
-            if theirs is not None and theirs != mine:
+            if fname == "strategy_options" and theirs is not None:  # stored: every parameter; given: some of them
+                differ = {k: v for k, v in _plain(theirs).items() if _plain(mine).get(k, v) != v}
+                if differ:
+                    raise ValidationError(
+                        fname, f"study {self.name!r} was created with {fname} {mine!r}, not {theirs!r}"
+                    )
+            elif theirs is not None and theirs != mine:
                 raise ValidationError(fname, f"study {self.name!r} was created with {fname} {mine!r}, not {theirs!r}")
 
     # ---------------------------------------------------------------- driving
@@ -424,3 +433,8 @@ class Study:
                 executor.shutdown()
             self.release()
         return self.recommendation
+
+
+def _plain(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options as stored (JSON): tuples read back as lists."""
+    return json.loads(json.dumps(dict(options), default=list))
