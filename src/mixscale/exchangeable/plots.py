@@ -44,15 +44,7 @@ def curves_png(
         ax.fill_between(x, lo.numpy(), hi.numpy(), alpha=0.25)
     for name, vals in (reference or {}).items():
         ax.plot(x, vals.mean(0).numpy(), "--", color="gray", label=name)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, title=f"bands: ±{BAND_SE:g} s.e.", title_fontsize=8)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish(fig, ax, path, xlabel, ylabel, title)
 
 
 def bars_png(
@@ -95,6 +87,11 @@ def bands_png(
     for name, (mean, lo, hi) in bands.items():
         ax.plot(x, list(mean), label=name)
         ax.fill_between(x, list(lo), list(hi), alpha=0.25)
+    _finish(fig, ax, path, xlabel, ylabel, title)
+
+
+def _finish(fig, ax, path: str | Path, xlabel: str, ylabel: str, title: str) -> None:
+    """Labels, grid, the ±s.e. band legend; save the PNG (creating its folder) and close the figure."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
