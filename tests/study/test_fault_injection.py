@@ -44,7 +44,9 @@ def _events(url: str) -> int | None:
 
 
 def test_twenty_seeded_kills_lose_nothing_orphan_nothing_and_end_like_an_uninterrupted_run(db, dbs, tmp_path, request):
-    n_trials, workers, delay = 40, 2, "0.15"
+    # Sized so that 20 kills cannot finish the study on a fast machine: one driver lives at most ~3 events plus
+    # one trial's delay past its start, i.e. a few trials, so 20 kills complete well under 100 trials.
+    n_trials, workers, delay = 100, 2, "0.15"
     objective = study_helpers.objective(delay=float(delay))
     reference = mixscale.create_study(objective, storage=dbs.new(), name="s", strategy="random", seed=3)
     reference.optimize(objective, n_trials=n_trials, workers=workers, deterministic=True)
@@ -70,7 +72,7 @@ def test_twenty_seeded_kills_lose_nothing_orphan_nothing_and_end_like_an_uninter
             if target is not None and events is not None and events >= target:
                 break
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.3))
+        time.sleep(rng.uniform(0.0, float(delay)))
         if driver.poll() is not None:
             assert driver.returncode == 0, driver.stderr.read().decode()[-2000:]
             break  # finished before this kill: the remaining checks still apply
