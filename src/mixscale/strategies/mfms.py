@@ -230,7 +230,7 @@ class MFMS(Strategy):
     def ask(self) -> Config:
         if len(self.history) < self.n_init:
             return self._design_point(len(self.history))
-        models, weights = self.ensemble().active()
+        posteriors, weights = self.ensemble().active_posteriors()
         targets = self.candidates(self.rng, self.n_targets)
         t_feats = self._target_features(targets)
         # queries: the better half of the candidates (best by mean, local moves) and a few uniform draws, at every
@@ -242,7 +242,7 @@ class MFMS(Strategy):
         q_S = [s for _ in mixtures for s, _z in self._refine]
         q_Z = [z for _ in mixtures for _s, z in self._refine]
         q_feats = self._features(q_W, q_S, q_Z, -2)
-        kg = ensemble_knowledge_gradient(models, weights, q_feats, t_feats).numpy()
+        kg = ensemble_knowledge_gradient(posteriors, weights, q_feats, t_feats).numpy()
         costs = np.array([self.cost(s, z) for s, z in zip(q_S, q_Z, strict=True)]) + self.fixed_cost
         score = kg / costs
         if not np.any(score > 0):

@@ -27,7 +27,9 @@ def embed_mixtures(W: np.ndarray, embedding: str = "hellinger") -> np.ndarray:
 def fidelity_matrix(space: Space, scales: Sequence[str], steps: Sequence[int], log: bool = True) -> np.ndarray:
     """``(n, 2)`` fidelity coordinates in ``[0, 1]``: log-scaled by default, linear (value / max) otherwise."""
     if log:
-        return np.array([space.fidelity_coordinates(s, z) for s, z in zip(scales, steps, strict=True)])
+        pairs = list(zip(scales, steps, strict=True))
+        table = {p: space.fidelity_coordinates(*p) for p in set(pairs)}  # a few fidelities, many rows
+        return np.array([table[p] for p in pairs])
     size = {s.name: (s.params * s.tokens_per_step if space.has_flops else i + 1) for i, s in enumerate(space.scales)}
     top = max(size.values())
     return np.array([(size[s] / top, z / space.steps[-1]) for s, z in zip(scales, steps, strict=True)])

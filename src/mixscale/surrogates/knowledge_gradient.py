@@ -21,7 +21,10 @@ tracks the target, so :math:`\mathrm{KG}(x)/\mathrm{cost}(x)` values information
 
 BoTorch's ``qMultiFidelityKnowledgeGradient`` optimizes continuous fantasy solutions and is too slow for a 2 s
 ``ask`` on two CPU cores; on a discrete target set the expectation is one-dimensional, so it is computed here with
-a fixed Gauss–Hermite rule over :math:`Z` (deterministic, vectorized over thousands of queries).
+a fixed Gauss–Hermite rule over :math:`Z` (deterministic, vectorized over thousands of queries). The target means,
+the target × query cross-covariances and the query variances come from one Cholesky factor of the training
+covariance per model (:class:`~mixscale.surrogates.exact_posterior.ExactPosterior`); the targets' whitened
+cross-covariance is computed once and shared by every chunk of queries.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import numpy as np
 import torch
 from botorch.models.model import Model
 
+from mixscale.surrogates.exact_posterior import ExactPosterior
+
 
 def _gauss_hermite(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Nodes and weights for E[f(Z)], Z ~ N(0, 1)."""
@@ -37,9 +42,14 @@ def _gauss_hermite(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(x), torch.from_numpy(w / w.sum())
 
 
+def as_posterior(model: Model | ExactPosterior) -> ExactPosterior:
+    """``model``'s :class:`~mixscale.surrogates.exact_posterior.ExactPosterior` (pass one to reuse its factor)."""
+    return model if isinstance(model, ExactPosterior) else ExactPosterior(model)
+
+
 @torch.no_grad()
 def discrete_knowledge_gradient(
-    model: Model,
+    model: Model | ExactPosterior,
     queries: torch.Tensor,
     targets: torch.Tensor,
     chunk: int = 512,
@@ -47,19 +57,16 @@ def discrete_knowledge_gradient(
 ) -> torch.Tensor:
     """KG (in the model's output units, minimization) of each row of ``queries`` about the set ``targets``."""
     nodes, weights = _gauss_hermite(n_nodes)
-    n_t = targets.shape[0]
-    post_t = model.posterior(targets)
-    mu_t = post_t.mean.squeeze(-1)
+    post = as_posterior(model)
+    tgt = post.condition(targets)  # target means and whitened cross-covariance, shared by every chunk
+    mu_t = tgt.mean
     best = mu_t.min()
-    noise = _noise_variance(model)
+    q_all = post.condition(queries)
+    cross_all = post.covariance(tgt, q_all)  # (n_t, n_q)
+    sd_all = (post.variance(q_all).clamp_min(1e-12) + post.noise).sqrt()
     out = torch.empty(queries.shape[0], dtype=queries.dtype)
     for start in range(0, queries.shape[0], chunk):
-        q = queries[start : start + chunk]
-        joint = model.posterior(torch.cat([targets, q]))
-        cov = joint.mvn.covariance_matrix  # GPyTorch/BoTorch joint posterior (already untransformed)
-        cross = cov[:n_t, n_t:]  # (n_t, c)
-        var_q = cov.diagonal()[n_t:].clamp_min(1e-12) + noise
-        sigma_tilde = cross / var_q.sqrt()  # (n_t, c)
+        sigma_tilde = cross_all[:, start : start + chunk] / sd_all[start : start + chunk]  # (n_t, c)
         # (c, n_t, nodes): updated target means under each quadrature node
         updated = mu_t[None, :, None] + sigma_tilde.T[:, :, None] * nodes[None, None, :]
         expected_min = (updated.min(dim=1).values * weights).sum(-1)
@@ -67,18 +74,9 @@ def discrete_knowledge_gradient(
     return out
 
 
-def _noise_variance(model: Model) -> float:
-    """Homoscedastic observation-noise variance in output units."""
-    noise = model.likelihood.noise.mean().detach()
-    tf = getattr(model, "outcome_transform", None)
-    if tf is not None and hasattr(tf, "stdvs"):
-        noise = noise * tf.stdvs.squeeze() ** 2
-    return float(noise)
-
-
 @torch.no_grad()
 def ensemble_knowledge_gradient(
-    models: list[Model],
+    models: list[Model | ExactPosterior],
     weights: torch.Tensor,
     queries: torch.Tensor,
     targets: torch.Tensor,
@@ -99,32 +97,31 @@ def ensemble_knowledge_gradient(
     if len(models) == 1:
         return discrete_knowledge_gradient(models[0], queries, targets, n_nodes=32)
     nodes, node_w = _gauss_hermite(n_nodes)
-    n_t = targets.shape[0]
-    noise = torch.tensor([_noise_variance(m) for m in models], dtype=queries.dtype)
-    mu_t = torch.stack([m.posterior(targets).mean.squeeze(-1) for m in models])  # (M, n_t)
+    posts = [as_posterior(m) for m in models]
+    noise = torch.tensor([p.noise for p in posts], dtype=queries.dtype)
+    tgts = [p.condition(targets) for p in posts]
+    mu_t = torch.stack([t.mean for t in tgts])  # (M, n_t)
     best = (weights[:, None] * mu_t).sum(0).min()
+    # every query at once per member (only the (n_t, c, nodes) tensors below need chunking)
+    qs = [p.condition(queries) for p in posts]
+    mu_q_all = torch.stack([q.mean for q in qs])  # (M, n_q)
+    s2_all = torch.stack([p.variance(q).clamp_min(1e-12) + n for p, q, n in zip(posts, qs, noise, strict=True)])
+    cross_all = torch.stack([p.covariance(t, q) for p, t, q in zip(posts, tgts, qs, strict=True)])  # (M, n_t, n_q)
+    yw = (weights[:, None] * node_w[None, :]).reshape(-1)  # (M * nodes,)
     out = torch.empty(queries.shape[0], dtype=queries.dtype)
     for start in range(0, queries.shape[0], chunk):
-        q = queries[start : start + chunk]
-        c = q.shape[0]
-        mu_q, s2, cross = [], [], []
-        for i, m in enumerate(models):
-            joint = m.posterior(torch.cat([targets, q]))
-            cov = joint.mvn.covariance_matrix
-            mu_q.append(joint.mean.squeeze(-1)[n_t:])
-            s2.append(cov.diagonal()[n_t:].clamp_min(1e-12) + noise[i])
-            cross.append(cov[:n_t, n_t:])
-        mu_q, s2, cross = torch.stack(mu_q), torch.stack(s2), torch.stack(cross)  # (M,c) (M,c) (M,n_t,c)
+        sl = slice(start, start + chunk)
+        mu_q, s2, cross = mu_q_all[:, sl], s2_all[:, sl], cross_all[:, :, sl]  # (M,c) (M,c) (M,n_t,c)
+        c = mu_q.shape[1]
         # y grid: member j's predictive at its Gauss-Hermite nodes -> (c, M * nodes), weights pi_j * node_w
         y = (mu_q[:, :, None] + s2.sqrt()[:, :, None] * nodes[None, None, :]).permute(1, 0, 2).reshape(c, -1)
-        yw = (weights[:, None] * node_w[None, :]).reshape(-1)  # (M * nodes,)
         # posterior member weights at each y: (M, c, G)
         logp = -0.5 * (y[None] - mu_q[:, :, None]) ** 2 / s2[:, :, None] - 0.5 * s2.log()[:, :, None]
         post_w = torch.softmax(weights.log()[:, None, None] + logp, dim=0)
-        # updated target means of each member: (M, n_t, c, G); averaged with post_w, min over targets
+        # members' updated target means mu_m(t) + cross_m(t, x) resid_m(y), averaged with post_w:
+        # sum_m post_w mu_m(t) + sum_m cross_m(t, x) post_w resid_m -> (n_t, c, G); then min over targets
         resid = (y[None] - mu_q[:, :, None]) / s2[:, :, None]  # (M, c, G)
-        updated = mu_t[:, :, None, None] + cross[:, :, :, None] * resid[:, None, :, :]
-        avg = (post_w[:, None, :, :] * updated).sum(0)  # (n_t, c, G)
+        avg = torch.einsum("mt,mcg->tcg", mu_t, post_w) + torch.einsum("mtc,mcg->tcg", cross, post_w * resid)
         expected_min = (avg.min(dim=0).values * yw[None, :]).sum(-1)
-        out[start : start + c] = (best - expected_min).clamp_min(0.0)
+        out[sl] = (best - expected_min).clamp_min(0.0)
     return out
