@@ -1,17 +1,24 @@
 """ask() latency of ``mfms`` and ``mfms-paper`` at 25 / 100 / 200 observations, side by side in one run.
 
-Usage: ``.venv/bin/python benchmarks/ask_latency.py [--threads 2] [--repeats 3]``
+Usage: ``.venv/bin/python benchmarks/ask_latency.py [--threads 2] [--repeats 3] [--observations 25,100,200]``
 
 Each strategy is told the same observations (random mixtures at random grid fidelities of the analytic
 simulator, with learning curves), then ``ask()`` is timed ``repeats`` times; the first call after new data
-includes the GP refit, as in a real loop, so every timed call is preceded by one fresh ``tell``. Both strategies get
-``n_init = min(20, observations - 1)`` so that every timed ask is a model-based one (mfms's default design of 6k runs
-would otherwise still be running at 25 observations).
+includes the GP refit, as in a real loop, so every timed call is preceded by one fresh ``tell``; one untimed ask
+comes first, so that every timed refit is warm-started from a previous fit, as in a live study. Both strategies get
+``n_init = min(20, observations - 1)`` so that every timed ask is a model-based one (mfms's default design of 6k
+runs would otherwise still be running at 25 observations).
+
+Columns: wall-clock seconds and process CPU seconds (on a machine shared with other jobs the CPU time is the
+steadier figure; with one thread it is what the wall clock reads on an idle machine), for ``mfms`` as shipped,
+``mfms`` with ``fit_tol=None`` (the refit runs L-BFGS to scipy's default tolerance, i.e. nearly always all 40
+iterations, as before issue 11's latency work) and ``mfms-paper``. The load average is printed before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -20,12 +27,16 @@ import torch
 from mixscale import strategies
 from mixscale.simulator import AnalyticSimulator
 
+#: (label, strategy, options) timed side by side.
+VARIANTS = (("mfms", "mfms", {}), ("full fit", "mfms", {"fit_tol": None}), ("mfms-paper", "mfms-paper", {}))
 
-def timed_asks(name: str, n_obs: int, repeats: int, seed: int = 0) -> list[float]:
+
+def timed_asks(name: str, n_obs: int, repeats: int, seed: int = 0, **options) -> np.ndarray:
+    """``(repeats, 2)``: wall-clock and CPU seconds of each timed ask."""
     sim = AnalyticSimulator()
     rng = np.random.default_rng(seed)
     # Past the design phase (n_init observations, asked without a model), every ask fits the GP: time that.
-    strat = strategies.create(name, sim.space, sim.cost, True, seed, n_init=min(20, n_obs - 1))
+    strat = strategies.create(name, sim.space, sim.cost, True, seed, n_init=min(20, n_obs - 1), **options)
     fids = sim.space.fidelities()
 
     def tell_one(i: int) -> None:
@@ -36,27 +47,32 @@ def timed_asks(name: str, n_obs: int, repeats: int, seed: int = 0) -> list[float
 
     for i in range(n_obs - 1):
         tell_one(i)
+    strat.ask()  # untimed: in a live study every refit is warm-started from the previous ask's fit
     times = []
     for r in range(repeats):
         tell_one(n_obs + r)  # new data: the next ask refits, as in a live study
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         strat.ask()
-        times.append(time.perf_counter() - t0)
-    return times
+        times.append((time.perf_counter() - t0, time.process_time() - c0))
+    return np.array(times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--observations", default="25,100,200", help="comma-separated observation counts")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch threads: {args.threads}; median of {args.repeats} asks (each after one new observation)")
-    print(f"{'observations':>12} {'mfms [s]':>10} {'mfms-paper [s]':>15} {'paper / mfms':>13}")
-    for n in (25, 100, 200):
-        a = float(np.median(timed_asks("mfms", n, args.repeats)))
-        b = float(np.median(timed_asks("mfms-paper", n, args.repeats)))
-        print(f"{n:>12} {a:>10.3f} {b:>15.3f} {b / a:>13.2f}")
+    print("load average (1, 5, 15 min) before: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
+    head = "".join(f" {label + ' wall/cpu [s]':>24}" for label, _, _ in VARIANTS)
+    print(f"{'observations':>12}{head} {'full fit / mfms':>16} {'paper / mfms':>13}")
+    for n in (int(x) for x in args.observations.split(",")):
+        med = [np.median(timed_asks(name, n, args.repeats, **opts), axis=0) for _, name, opts in VARIANTS]
+        cells = "".join(f" {m[0]:>14.3f} / {m[1]:<7.3f}" for m in med)
+        print(f"{n:>12}{cells} {med[1][0] / med[0][0]:>16.2f} {med[2][0] / med[0][0]:>13.2f}")
+    print("load average (1, 5, 15 min) after: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -164,3 +164,35 @@ def test_ensemble_kg_with_one_member_is_the_discrete_kg_and_with_two_values_disc
     assert (both >= 0).all() and torch.isfinite(both).all()
     # a small-rung query teaches nothing about the target under the twin: worth less than under the fit alone
     assert both.mean() < one.mean()
+
+
+def test_fit_tolerance_is_validated_and_none_keeps_scipys_default(toy_objective):
+    import pytest
+
+    from mixscale.errors import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        strategies.create("mfms", toy_objective.space, toy_objective.cost, True, 0, fit_tol=0.0)
+    assert err.value.field == "fit_tol"
+    s = strategies.create("mfms", toy_objective.space, toy_objective.cost, True, 0, fit_tol=None)
+    assert s.fit_tol is None
+
+
+def test_warm_refit_with_a_nat_tolerance_ends_near_the_full_refit():
+    from mixscale.surrogates.ensemble import log_posterior
+
+    rng = np.random.default_rng(1)
+    W = simplex.sample_dirichlet(rng, 60, 3)
+    u = rng.choice([0.0, 1.0], size=60, p=[0.8, 0.2])
+    y = (W[:, 0] - 0.3) ** 2 + 0.5 * (1 - u) + 0.01 * rng.standard_normal(60)
+    X = torch.from_numpy(np.column_stack([np.sqrt(W), u, np.ones(60), np.arange(60)]))
+    Y = torch.from_numpy(y)[:, None]
+
+    def model(n):
+        return mfms_model(X[:n], Y[:n], n_mixture_dims=3, levels=[0.0, 1.0], rank=1)
+
+    first = fit_lbfgs(model(50))
+    state = {k: v.detach().clone() for k, v in first.state_dict().items()}
+    full = log_posterior(fit_lbfgs(model(60), warm_state=state))
+    loose = log_posterior(fit_lbfgs(model(60), warm_state=state, tol_nats=0.002))
+    assert loose > full - 0.05  # nats: the tolerance stops a flat tail of iterations, not the fit itself

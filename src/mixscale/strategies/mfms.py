@@ -48,7 +48,10 @@ class MFMS(Strategy):
     (fidelities open to the acquisition after the design, in target-run units; default 0 = all), ``members`` (GP
     fits averaged), ``rank`` (signed rung loadings; 0 = the positive-only ladder), ``embedding``
     (``hellinger`` | ``ilr`` | ``identity``), ``use_curves``, the candidate-set sizes, and ``fixed_cost``: a per-query
-    overhead (target-run units) added to every query's cost in the acquisition only (Wu et al., 2019)."""
+    overhead (target-run units) added to every query's cost in the acquisition only (Wu et al., 2019), and ``fit_tol``:
+    the warm-started refit stops once an L-BFGS iteration gains less than about this many nats of log posterior
+    (:func:`~mixscale.surrogates.gp.fit_lbfgs`; ``None``: scipy's default tolerance, i.e. nearly always 40
+    iterations)."""
 
     name = "mfms"
 
@@ -70,6 +73,7 @@ class MFMS(Strategy):
         design_cost: float = 0.5,
         members: int = 2,
         rank: int = 1,
+        fit_tol: float | None = 0.002,
     ) -> None:
         super().__init__(space, cost, minimize, seed)
         self.fixed_cost = float(fixed_cost)
@@ -82,6 +86,9 @@ class MFMS(Strategy):
         self.refine_min_cost = float(refine_min_cost)
         self.design_cost = float(design_cost)
         self.members, self.rank = int(members), int(rank)
+        if fit_tol is not None and not float(fit_tol) > 0.0:
+            raise ValidationError("fit_tol", f"must be > 0 nats or None, got {fit_tol!r}")
+        self.fit_tol = None if fit_tol is None else float(fit_tol)
         self.embedding = embedding
         self.use_curves = use_curves
         self.n_targets = int(n_targets)
@@ -155,7 +162,7 @@ class MFMS(Strategy):
             model = mfms_model(X, Y, n_mixture_dims=X.shape[-1] - 3, levels=self._levels, rank=self.rank)
             if self._state is None and self.rank:  # start the signed loadings at "every rung alike", not at 0
                 _ladder(model).loadings = torch.full((len(self._levels), self.rank), 0.7, dtype=torch.double)
-            model = fit_lbfgs(model, warm_state=self._state)
+            model = fit_lbfgs(model, warm_state=self._state, tol_nats=self.fit_tol)
             self._state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             models = [model]
             if self.members > 1:
