@@ -266,8 +266,23 @@ def _plot(seeds: list[dict], args, path: Path) -> None:
     plt.close(fig)
 
 
-def part_weighted(args) -> dict:
+def _weighted_task(label: str, spec, strategy: str, seed: int, budget: float) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
     from mixscale import bench
+    from mixscale.objectives.multimetric import MultiMetricSimulator
+
+    df = bench.run_one(MultiMetricSimulator(spec), strategy, seed, budget)
+    return {"problem": label, "strategy": strategy, "seed": seed, "rows": df.to_dict(orient="records")}
+
+
+def part_weighted(args) -> dict:
+    """Per (problem, strategy, seed) runs appended to ``OUT/weighted-runs.jsonl`` (a rerun skips those there), then
+    the harness's speedups per problem from the same traces."""
+    import pandas as pd
+
+    from mixscale.bench import BenchResult
     from mixscale.objectives.multimetric import MultiMetricSimulator
 
     out = Path(args.out)
@@ -275,32 +290,59 @@ def part_weighted(args) -> dict:
     problems = {"weighted": {"loss:code": 0.5, "loss:books": 0.5}}
     for m in args.single:
         problems[m] = m
+    log = out / "weighted-runs.jsonl"
+    done = {}
+    if log.exists():
+        for line in log.read_text().splitlines():
+            d = json.loads(line)
+            if d.get("budget") == args.wbudget:
+                done[(d["problem"], d["strategy"], d["seed"])] = d
+    todo = [
+        (label, spec, strat, seed, args.wbudget)
+        for seed in range(args.seeds)
+        for label, spec in problems.items()
+        for strat in ("random", "mfms")
+        if (label, strat, seed) not in done
+    ]
+    print(f"weighted part: {len(done)} runs done, {len(todo)} to run", flush=True)
+    with ProcessPoolExecutor(max(1, args.workers)) as pool:
+        for res in pool.map(_weighted_task, *zip(*todo, strict=True)) if todo else []:
+            res["budget"] = args.wbudget
+            with log.open("a") as f:
+                f.write(json.dumps(res, default=float) + "\n")
+            done[(res["problem"], res["strategy"], res["seed"])] = res
+            print(
+                f"{res['problem']} {res['strategy']} seed {res['seed']}: final regret {res['rows'][-1]['regret']:.4f}",
+                flush=True,
+            )
     summary = {"command": " ".join(sys.argv), "seeds": args.seeds, "budget": args.wbudget, "problems": {}}
-    path = out / "weighted.json"
-    if path.exists():
-        summary["problems"] = json.loads(path.read_text()).get("problems", {})
     for label, spec in problems.items():
-        if label in summary["problems"]:
-            continue
+        runs = [done[(label, st, s)] for s in range(args.seeds) for st in ("random", "mfms")]
         objective = MultiMetricSimulator(spec)
-        res = bench.run(
-            objective, strategies=["random", "mfms"], seeds=args.seeds, budget=args.wbudget, workers=args.workers
-        )
+        traces = pd.DataFrame([r for run in runs for r in run["rows"]])
+        res = BenchResult(traces, args.wbudget, objective.metric.name, float(objective.optimum()[1]))
         sp = res.speedup("random", "mfms")
-        final = res.final()
         summary["problems"][label] = {
             "objective": objective.metric.name,
             "formula": objective.scalarization.describe() if objective.scalarization else label,
-            "speedup_mfms_over_random": {"median": sp.median, "q25": sp.q25, "q75": sp.q75},
-            "final": final.to_dict(orient="records"),
+            "speedup_mfms_over_random": {"median": sp.median, "q25": sp.q25, "q75": sp.q75, "reached": sp.reached},
+            "target_regret": sp.target_regret,
+            "random_cost_to_target": sp.baseline_cost,
+            "final": res.final().reset_index(names="strategy").to_dict(orient="records"),
         }
-        print(f"{label}: mfms over random {sp}", flush=True)
-        path.write_text(json.dumps(summary, indent=1, default=str))
+        print(
+            f"{label}: mfms over random {sp} ({sp.reached:.0%} of seeds reach random's final regret "
+            f"{sp.target_regret:.4f}, which random reaches at {sp.baseline_cost:.3g})",
+            flush=True,
+        )
     w = summary["problems"]["weighted"]["speedup_mfms_over_random"]["median"]
     for label, p in summary["problems"].items():
         if label != "weighted":
             s = p["speedup_mfms_over_random"]["median"]
-            print(f"weighted / {label} speedup ratio: {w / s if s else float('nan'):.2f} (goal within 0.7–1.3)")
+            ratio = w / s if s else float("nan")
+            summary["problems"][label]["weighted_over_this_speedup"] = ratio
+            print(f"weighted / {label} speedup ratio: {ratio:.2f} (goal within 0.7–1.3)")
+    (out / "weighted.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary
 
 

@@ -119,3 +119,20 @@ def test_study_stores_every_metric_and_can_be_reread_with_another_weighting(tmp_
     assert "re-read under" in result.output and "recommended mixture under this weighting" in result.output
     bad = CliRunner().invoke(app, ["study", "show", "m", "--storage", url, "--objective", '{"loss:q": 1.0}'])
     assert bad.exit_code == 2 and "loss:q" in bad.output
+
+
+def test_multimetric_simulator_evaluates_every_fidelity_with_its_own_curve():
+    """Regression: MultiMetricSimulator read the fitted simulator's per-scale evaluation steps as one list."""
+    from mixscale.objectives.multimetric import MultiMetricSimulator
+
+    obj = MultiMetricSimulator({"loss:code": 0.5, "loss:books": 0.5})
+    w = obj.space.mixture_dict(obj.space.uniform_mixture())
+    for scale, steps in obj.space.fidelities():
+        obs = obj.evaluate(obj.space.config(w, scale, steps), seed=3)
+        assert set(obs.metrics) >= {"loss:code", "loss:books"} and np.isfinite(obs.value)
+        assert obs.curve[-1][0] == steps and all(z <= steps for z, _ in obs.curve)
+        assert obs.cost == pytest.approx(obj.cost(scale, steps))
+    again = obj.evaluate(obj.space.config(w, *obj.space.target), seed=3)
+    assert again.metrics == obj.evaluate(obj.space.config(w, *obj.space.target), seed=3).metrics
+    with pytest.raises(ValidationError, match="steps"):
+        obj.evaluate(obj.space.config(w, obj.space.target[0], 10 * max(obj.space.steps)), seed=0)

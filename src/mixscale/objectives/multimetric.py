@@ -89,7 +89,10 @@ class MultiMetricSimulator:
         sim = self.simulator
         w = self.space.validate_mixture(config.mixture)
         z = int(config.steps)
-        points = [int(t) for t in sim.eval_steps if t <= z] or [z]
+        if z > max(self.space.steps):
+            raise ValidationError("steps", f"{z} exceeds the longest schedule length in the runs")
+        own = sim.eval_steps[config.scale] if z <= sim.schedules[config.scale] else []
+        points = [int(t) for t in own if t <= z] or [z]
         if points[-1] != z:
             points.append(z)
         pred = sim.predict(w, config.scale, points)[:, 0, :]  # (points, metrics)
