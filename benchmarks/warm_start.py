@@ -3,11 +3,12 @@
 Per seed:
 
 1. **predecessor**: ``mfms`` on the six-domain problem (the fitted simulator with the added domain at weight 0),
-   budget ``--pre-budget`` target runs; its runs become a runs table (the documented schema);
+   budget ``--pre-budget`` target runs (default 3, the budget the cold study gets: a team's earlier study run to
+   its end); its runs become a runs table (the documented schema);
 2. **cold**: ``mfms`` on all seven domains from scratch, budget ``--budget`` (the harness's ``run_one``);
 3. **warm**: ``mfms`` on all seven domains, told the predecessor's runs through
-   :func:`mixscale.study.warm_start.collect` (the new domain has weight 0 there; never charged), then run with
-   budget ``--warm-budget``.
+   :func:`mixscale.study.warm_start.collect` as a study's replay tells them (marked ``warm_start``, the new domain
+   at weight 0, never charged), then run with budget ``--warm-budget``.
 
 Regret is scored at the seven-domain target (``loss:avg``). The issue's goal: warm reaches the cold study's final
 (median) regret at ≤ 40 % of the cold study's cost. Cold's cost is the cost from which its median trace stays at
@@ -15,9 +16,12 @@ or below its final median regret (the harness's definition); warm's, per seed, t
 there until its budget ends (inf when it ends above). The script also scores the first recommendation of ``mfms``
 warm-started from the shipped runs table alone (before any new run) against the uniform mixture.
 
-    PYTHONPATH=src python benchmarks/warm_start.py --seeds 10 --workers 2 --out docs/benchmark/warm_start
+    PYTHONPATH=src python benchmarks/warm_start.py --seeds 10 --workers 2 --out docs/benchmark/warm_start_added
 
-Per-seed results are appended to ``OUT/seeds.jsonl`` (a rerun skips seeds already there); summary ``OUT/summary.json``.
+Per-seed results are appended to ``OUT/seeds.jsonl`` (a rerun skips seeds already there); summary
+``OUT/summary.json``. The predecessor's and the cold study's runs do not depend on the warm strategy and are cached
+per (seed, budget) under ``--cache`` (default ``OUT/cache``), so a changed warm strategy reruns only step 3 (delete
+``seeds.jsonl`` first).
 """
 
 from __future__ import annotations
@@ -96,53 +100,114 @@ def _trace(objective, strat, budget: float, seed: int, opt: float, offset: int =
     return {"cost": costs, "regret": regrets, "queries": n}
 
 
-def run_seed(seed: int, added: str, pre_budget: float, budget: float, warm_budget: float, warm_design: int) -> dict:
+def _predecessor(sim, added: str, seed: int, budget: float, cache: Path | None) -> dict:
+    """``mfms`` on the domains other than ``added``: its runs (config and observation) and its recommendation's
+    regret at the full problem's target. Cached per (seed, budget) in ``cache`` (it does not depend on the warm
+    strategy)."""
+    from mixscale import strategies
+    from mixscale.bench.harness import regret_of
+    from mixscale.objective import Observation
+    from mixscale.space import Config
+
+    path = cache / f"predecessor-{added}-{seed}-{budget:g}.json" if cache else None
+    if path and path.exists():
+        d = json.loads(path.read_text())
+    else:
+        pre = Restricted(sim, added)
+        s = strategies.create("mfms", pre.space, pre.cost, True, seed)
+        told, spent, n = [], 0.0, 0
+        while True:
+            config = s.ask()
+            c = pre.cost(config.scale, config.steps)
+            if spent + c > budget * (1 + 1e-9):
+                break
+            obs = pre.evaluate(config, seed=_seed_of(seed + 1000, n))
+            s.tell(config, obs)
+            told.append(
+                {"mixture": config.mixture, "scale": config.scale, "steps": config.steps, "value": obs.value,
+                 "curve": obs.curve, "cost": c}
+            )  # fmt: skip
+            spent, n = spent + c, n + 1
+        _, opt = sim.optimum()
+        d = {"told": told, "regret": regret_of(sim, {**s.recommend().mixture, added: 0.0}, opt)}
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(d))
+    d["runs"] = [
+        (Config(t["mixture"], t["scale"], t["steps"]),
+         Observation(t["value"], t["cost"], tuple(map(tuple, t["curve"])) if t["curve"] else None))
+        for t in d["told"]
+    ]  # fmt: skip
+    return d
+
+
+def _cold(sim, seed: int, budget: float, cache: Path | None) -> dict:
+    """Cold ``mfms`` on every domain (the harness's ``run_one``), cached per (seed, budget) in ``cache``."""
+    from mixscale.bench.harness import run_one
+
+    path = cache / f"cold-{seed}-{budget:g}.json" if cache else None
+    if path and path.exists():
+        return json.loads(path.read_text())
+    cold = run_one(sim, "mfms", seed, budget)
+    d = {"cost": cold["cost"].tolist(), "regret": cold["regret"].tolist()}
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(d))
+    return d
+
+
+def run_seed(
+    seed: int, added: str, pre_budget: float, budget: float, warm_budget: float, warm_design, cache: str | None
+) -> dict:
     import torch
 
     torch.set_num_threads(1)
     from mixscale import strategies
-    from mixscale.bench.harness import regret_of, run_one
+    from mixscale.bench.harness import regret_of
     from mixscale.simulator.fitted import FittedSimulator
     from mixscale.study.warm_start import collect, value_function
 
     sim = FittedSimulator("loss:avg")
     _, opt = sim.optimum()
     t0 = time.time()
-    # 1. predecessor on six domains
-    pre = Restricted(sim, added)
-    s = strategies.create("mfms", pre.space, pre.cost, True, seed)
-    told, spent, n = [], 0.0, 0
-    while True:
-        config = s.ask()
-        c = pre.cost(config.scale, config.steps)
-        if spent + c > pre_budget * (1 + 1e-9):
-            break
-        obs = pre.evaluate(config, seed=_seed_of(seed + 1000, n))
-        s.tell(config, obs)
-        told.append((config, obs))
-        spent, n = spent + c, n + 1
-    pre_rec = s.recommend().mixture
-    pre_regret = regret_of(sim, {**pre_rec, added: 0.0}, opt)
-    # 2. cold start on seven domains
-    cold = run_one(sim, "mfms", seed, budget)
-    # 3. warm start: the predecessor's runs as a runs table, mapped by the warm-start module
+    cache_dir = Path(cache) if cache else None
+    # 1. cold start on seven domains
+    cold = _cold(sim, seed, budget, cache_dir)
+    # 2. predecessor on six domains
+    pre = _predecessor(sim, added, seed, pre_budget, cache_dir)
+    told = pre["runs"]
+    # 3. warm start: the predecessor's runs as a runs table, mapped by the warm-start module, told as a study's replay
+    # tells them (marked as warm-start runs, cost 0)
     value, required = value_function(sim)
-    warm_runs = collect([_runs_table(pre.space, told, sim.metric.name)], sim.space, value, required)
-    # warm_design > 0: mfms still runs that many Sobol design points over the full simplex after the warm runs (its
-    # design counts every told run, and the warm runs carry nothing about the added domain)
-    options = {"n_init": len(warm_runs.used) + warm_design} if warm_design else {}
+    pre_space = Restricted(sim, added).space
+    warm_runs = collect([_runs_table(pre_space, told, sim.metric.name)], sim.space, value, required)
+    options = {} if warm_design is None else {"warm_design": int(warm_design)}
     w = strategies.create("mfms", sim.space, sim.cost, True, seed, **options)
     for run in warm_runs.used:
-        w.tell(run.config, run.observation)
-    first = regret_of(sim, w.recommend().mixture, opt)
+        w.tell(run.config, run.marked())
+    first = w.recommend().mixture
+    design = w._design_plan()[0] if w.uncovered_domains() else 0
     warm = _trace(sim, w, warm_budget, seed, opt)
     assert abs(w.spent - warm["cost"][-1]) < 1e-9 if warm["cost"] else True  # warm runs were never charged
+    final = w.recommend().mixture
     return {
         "seed": seed,
         "added": added,
-        "predecessor": {"cost": spent, "queries": n, "regret_of_its_recommendation": pre_regret},
-        "cold": {"cost": cold["cost"].tolist(), "regret": cold["regret"].tolist()},
-        "warm": {**warm, "used": len(warm_runs.used), "skipped": len(warm_runs.skipped), "first_regret": first},
+        "predecessor": {
+            "cost": sum(t["cost"] for t in pre["told"]),
+            "queries": len(told),
+            "regret_of_its_recommendation": pre["regret"],
+        },
+        "cold": cold,
+        "warm": {
+            **warm,
+            "used": len(warm_runs.used),
+            "skipped": len(warm_runs.skipped),
+            "design_runs": design,
+            "first_regret": regret_of(sim, first, opt),
+            "first_weight_of_added": first[added],
+            "final_weight_of_added": final[added],
+        },
         "seconds": time.time() - t0,
     }
 
@@ -190,10 +255,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--added", default="latex", help="the domain the new study adds")
-    ap.add_argument("--pre-budget", type=float, default=2.0)
+    ap.add_argument("--pre-budget", type=float, default=3.0, help="the predecessor's budget (target runs)")
     ap.add_argument("--budget", type=float, default=3.0, help="cold-start budget (target runs)")
     ap.add_argument("--warm-budget", type=float, default=2.0)
-    ap.add_argument("--warm-design", type=int, default=0, help="extra mfms design runs after the warm runs")
+    ap.add_argument(
+        "--warm-design", type=int, default=None, help="mfms's warm_design (default: its own sizing, 6 per new domain)"
+    )
+    ap.add_argument("--cache", default=None, help="predecessor and cold runs cached here (default OUT/cache)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--skip-shipped", action="store_true")
     ap.add_argument("--only-shipped", action="store_true", help="only the shipped-runs-table first recommendation")
@@ -212,7 +280,8 @@ def main() -> None:
     log = out / "seeds.jsonl"
     done = {json.loads(line)["seed"]: json.loads(line) for line in log.read_text().splitlines()} if log.exists() else {}
     todo = [s for s in range(args.seeds) if s not in done]
-    jobs = [(s, args.added, args.pre_budget, args.budget, args.warm_budget, args.warm_design) for s in todo]
+    cache = args.cache or str(out / "cache")
+    jobs = [(s, args.added, args.pre_budget, args.budget, args.warm_budget, args.warm_design, cache) for s in todo]
     with ProcessPoolExecutor(max(1, args.workers)) as pool:
         for res in pool.map(run_seed, *zip(*jobs, strict=True)) if jobs else []:
             with log.open("a") as f:
@@ -221,11 +290,16 @@ def main() -> None:
             print(
                 f"seed {res['seed']}: cold final regret {res['cold']['regret'][-1]:.4f}; warm ({res['warm']['used']} "
                 f"warm runs) first {res['warm']['first_regret']:.4f}, final {res['warm']['regret'][-1]:.4f} at "
-                f"{res['warm']['cost'][-1]:.2f}; {res['seconds']:.0f} s",
+                f"{res['warm']['cost'][-1]:.2f} (weight of {args.added} {res['warm']['final_weight_of_added']:.3f}, "
+                f"design {res['warm']['design_runs']} runs); {res['seconds']:.0f} s",
                 flush=True,
             )
     seeds = [done[s] for s in sorted(done) if s < args.seeds]
     grid = np.linspace(0, args.budget, 601)
+    from mixscale.simulator.fitted import FittedSimulator
+
+    sim = FittedSimulator("loss:avg")
+    optimum_weight = sim.optimum()[0][sim.space.domains.index(args.added)]
 
     def step_trace(costs, regrets):
         idx = np.searchsorted(np.asarray(costs), grid, side="right") - 1
@@ -251,6 +325,8 @@ def main() -> None:
         "seeds_at_most_0.4": int(sum(r <= 0.4 for r in ratios)),
         "warm_first_regret_median": float(np.median([d["warm"]["first_regret"] for d in seeds])),
         "warm_final_regret_median": float(np.median([d["warm"]["regret"][-1] for d in seeds])),
+        "warm_final_weight_of_added_median": float(np.median([d["warm"]["final_weight_of_added"] for d in seeds])),
+        "optimum_weight_of_added": float(optimum_weight),
         "predecessor_regret_median": float(
             np.median([d["predecessor"]["regret_of_its_recommendation"] for d in seeds])
         ),

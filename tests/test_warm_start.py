@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -146,3 +147,51 @@ def test_runs_with_changed_provenance_share_one_offset_in_the_mfms_model():
     assert s._run_ids() == [0, -1001, -1001]
     X, _ = s._training_data()
     assert sorted(set(X[:, -1].tolist())) == [-1001.0, 0.0]  # curve points keep their run's id
+
+
+def _warm_obs(value: float = 1.5):
+    from mixscale.objective import Observation
+
+    return Observation(value, 0.0, ((100, value + 0.5), (1000, value)), {"warm_start": {"origin": "runs:x"}})
+
+
+def test_mfms_runs_its_own_design_over_a_domain_every_warm_run_left_at_zero():
+    from mixscale import strategies
+
+    sp = space()
+    s = strategies.create("mfms", sp, None, True, 0)
+    for i, a in enumerate(np.linspace(0.05, 0.95, 20)):  # twenty warm runs with c = 0
+        s.tell(sp.config({"a": a, "b": 1 - a, "c": 0.0}, "s" if i % 2 else "l", 1000), _warm_obs())
+    assert len(s.history) >= s.n_init  # before: the warm runs alone counted as a finished design
+    assert s.uncovered_domains() == ["c"]
+    asks = []
+    while s._in_design():
+        config = s.ask()
+        asks.append(config)
+        s.tell(config, _warm_obs().__class__(1.0, sp.cost(config.scale, config.steps)))
+    # 6 runs per uncovered domain at the cheapest scale's longest step level within design_cost, c varied
+    assert len(asks) == 6
+    assert {(c.scale, c.steps) for c in asks} == {("s", 1000)}
+    assert sum(c.mixture["c"] > 0.05 for c in asks) >= 4
+    again = strategies.create("mfms", sp, None, True, 0)
+    for config in s.history.mixtures[:20]:
+        again.tell(sp.config(sp.mixture_dict(config), "s", 1000), _warm_obs())
+    assert [again._design_point(i).mixture for i in range(6)] == [c.mixture for c in asks]  # seeded
+    s2 = strategies.create("mfms", sp, None, True, 0, warm_design=2)
+    s2.tell(sp.config({"a": 0.5, "b": 0.5, "c": 0.0}, "s", 1000), _warm_obs())
+    assert s2._design_plan()[0] == 2
+
+
+def test_mfms_warm_runs_covering_every_domain_count_toward_the_design():
+    from mixscale import strategies
+
+    sp = space()
+    s = strategies.create("mfms", sp, None, True, 0, n_init=4)
+    for a in (0.2, 0.4, 0.6, 0.3):
+        s.tell(sp.config({"a": a, "b": 0.9 - a, "c": 0.1}, "s", 1000), _warm_obs())
+    assert s.uncovered_domains() == []
+    assert not s._in_design()  # as before: told runs inside the simplex map the landscape like design runs
+    fresh = strategies.create("mfms", sp, None, True, 0, n_init=4)
+    assert fresh.uncovered_domains() == [] and fresh._in_design()
+    with pytest.raises(ValidationError, match="warm_design"):
+        strategies.create("mfms", sp, None, True, 0, warm_design=-1)

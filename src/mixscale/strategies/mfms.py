@@ -18,6 +18,12 @@ Two phases, one model (an ensemble of GP fits).
    is asked. No cost threshold: a cheap rung is worth little while the members disagree about its transfer,
    and a near-target run of the current best guess is worth much, because it tells the members apart.
 
+**Warm starts** (runs told with ``info["warm_start"]``, :mod:`mixscale.study.warm_start`): warm runs that lie
+inside the simplex count toward the design like the study's own runs. When every warm run left some domain at
+exactly 0 (the predecessor did not have it), they say nothing about that domain's direction, however many they are:
+the study then runs its own, smaller design over the whole simplex (:meth:`MFMS._design_plan`). Without warm runs,
+or with warm runs that cover every domain, the design is as above.
+
 ``recommend`` returns the mixture with the best *averaged* posterior mean at the target (the transfer uncertainty
 is in it: while the members disagree, it does not follow the small rungs alone), found by projected gradient
 descent on the simplex from the best candidates — the Euclidean projection (Duchi et al., 2008) lands on faces,
@@ -74,6 +80,7 @@ class MFMS(Strategy):
         members: int = 2,
         rank: int = 1,
         fit_tol: float | None = 0.002,
+        warm_design: int | None = None,
     ) -> None:
         super().__init__(space, cost, minimize, seed)
         self.fixed_cost = float(fixed_cost)
@@ -83,6 +90,9 @@ class MFMS(Strategy):
             raise ValidationError("design_cost", f"must be > 0 target runs, got {design_cost!r}")
         if int(members) not in (1, 2) or int(rank) < 0:
             raise ValidationError("members", f"need members in (1, 2) and rank >= 0, got {members!r}, {rank!r}")
+        if warm_design is not None and int(warm_design) < 0:
+            raise ValidationError("warm_design", f"must be >= 0 runs, got {warm_design!r}")
+        self.warm_design = None if warm_design is None else int(warm_design)
         self.refine_min_cost = float(refine_min_cost)
         self.design_cost = float(design_cost)
         self.members, self.rank = int(members), int(rank)
@@ -97,6 +107,7 @@ class MFMS(Strategy):
         self._fidelities = [f for f in fid if self.cost(*f) <= 1.0 + 1e-9]
         self._cheapest = min(self._fidelities, key=lambda f: self.cost(*f))
         n = 6 * self.space.k if n_init is None else int(n_init)
+        init_fidelity_given = init_fidelity is not None
         if init_fidelity is None:
             init_fidelity = self._design_fidelity(n)
             if n_init is None:  # the default design is cut to fit design_cost (at least k + 1 runs)
@@ -107,6 +118,7 @@ class MFMS(Strategy):
             self._fidelities
         )
         self._design = self.space.sample_design(self.rng, self.n_init) if self.n_init else None
+        self._init_fidelity_given = init_fidelity_given
         # The rungs' scale coordinates for the GP's ladder kernel (fixed by the space).
         self._levels = [self.space.fidelity_coordinates(s.name, self.space.steps[-1])[0] for s in self.space.scales]
         self._ensemble: GPEnsemble | None = None
@@ -114,6 +126,9 @@ class MFMS(Strategy):
         self._state: dict | None = None
         #: Per told run, its warm-start offset group (0: none); see :meth:`_run_ids`.
         self._groups: list[int] = []
+        #: Per told run, whether it came from a warm start (``info["warm_start"]``); see :meth:`_design_plan`.
+        self._warm: list[bool] = []
+        self._warm_plan: tuple[int, tuple[str, int], np.ndarray | None] | None = None
 
     def _design_fidelity(self, n: int) -> tuple[str, int]:
         """The cheapest scale at its longest step level whose ``n``-run design fits ``design_cost``, else the
@@ -126,6 +141,9 @@ class MFMS(Strategy):
     def _on_tell(self, config: Config, observation) -> None:
         ws = (observation.info or {}).get("warm_start") or {}
         self._groups.append(int(ws.get("offset_group", 0) or 0))
+        if ws:
+            self._warm_plan = None  # a new warm run may cover a domain
+        self._warm.append(bool(ws))
 
     def _run_ids(self) -> list[int]:
         """The same-run kernel's id per told run. Warm-start runs whose corpus or tokenizer hashes differ
@@ -222,21 +240,69 @@ class MFMS(Strategy):
         best = local[np.argsort(lmean)[: n // 2]]
         return np.vstack([best, sp.sample_mixtures(rng, n - len(best))])
 
-    def _design_point(self, i: int) -> Config:
-        """Design run ``i``; past the end of the design (more parallel asks than design left), a uniform draw."""
-        if self._design is not None and i < len(self._design):
-            return self._config(self._design[i], *self.init_fidelity)
-        return self._config(self.space.sample_mixtures(self.rng, 1)[0], *self.init_fidelity)
+    def uncovered_domains(self) -> list[str]:
+        """Domains the space lets vary that every warm-start run left at exactly 0 (none without warm runs).
+
+        A warm run with such a domain at 0 lies on a face of the simplex: it says nothing about which way that
+        domain moves the loss, however many such runs there are."""
+        warm = [i for i, flag in enumerate(self._warm) if flag]
+        if not warm:
+            return []
+        W = np.array([self.history.mixtures[i] for i in warm])
+        region = self.space.feasible_region()
+        return [d for j, d in enumerate(self.space.domains) if region[d][1] > 1e-9 and not np.any(W[:, j] > 0)]
+
+    def _design_plan(self) -> tuple[int, int, tuple[str, int], np.ndarray | None]:
+        """``(design size, design runs done, fidelity, design points)`` for the current history.
+
+        Without warm-start runs, or when they cover every domain, this is the usual design: ``n_init`` runs, every
+        told run counting toward it (warm runs on the space's interior map the landscape as well as design runs).
+        When warm runs leave ``u`` domains uncovered (:meth:`uncovered_domains`), they do not count: the study runs
+        its own design of ``warm_design`` runs (default :math:`6u`, the default design's rate per dimension, at
+        least ``u + 1``, cut to ``design_cost`` like the default design) over the whole simplex, so the model
+        sees each new domain's direction at the design rung before refining near the target."""
+        if self._warm_plan is None:
+            uncovered = self.uncovered_domains()
+            if not uncovered:
+                self._warm_plan = (-1, self.init_fidelity, self._design)
+            else:
+                u = len(uncovered)
+                n = 6 * u if self.warm_design is None else self.warm_design
+                fid = self.init_fidelity if self._init_fidelity_given else self._design_fidelity(n)
+                if self.warm_design is None:
+                    n = min(n, max(u + 1, int(self.design_cost / self.cost(*fid) + 1e-9)))
+                rng = np.random.default_rng([self.seed, 0x5EED, u])
+                self._warm_plan = (n, fid, self.space.sample_design(rng, n) if n else None)
+        n, fid, points = self._warm_plan
+        if n < 0:  # every told run counts (constant-liar placeholders included, as before warm starts existed)
+            return self.n_init, len(self.history), fid, points
+        return n, len(self.history) - sum(self._warm), fid, points
+
+    def _in_design(self, pending: int = 0) -> bool:
+        n, done, _, _ = self._design_plan()
+        return done + pending < n
+
+    def _design_point(self, pending: int = 0) -> Config:
+        """The next design run (after ``pending`` ones); past the end of the design (more parallel asks than design
+        left), a uniform draw."""
+        _, done, fid, design = self._design_plan()
+        i = done + pending
+        if design is not None and i < len(design):
+            return self._config(design[i], *fid)
+        return self._config(self.space.sample_mixtures(self.rng, 1)[0], *fid)
 
     # --------------------------------------------------------------- contract
     def ask_pending(self, pending) -> Config:
-        if len(self.history) < self.n_init:  # pending design runs: take the next unused design point
-            return self._design_point(len(self.history) + len(pending))
+        if self._in_design(len(pending)):  # pending design runs: take the next unused design point
+            return self._design_point(len(pending))
+        if pending and len(self.history) < max(1, self.n_init):  # the base class would skip its constant liar
+            with self._constant_liar(pending):
+                return self.ask()
         return super().ask_pending(pending)
 
     def ask(self) -> Config:
-        if len(self.history) < self.n_init:
-            return self._design_point(len(self.history))
+        if self._in_design():
+            return self._design_point()
         posteriors, weights = self.ensemble().active_posteriors()
         targets = self.candidates(self.rng, self.n_targets)
         t_feats = self._target_features(targets)

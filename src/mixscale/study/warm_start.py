@@ -27,6 +27,7 @@ trial, and budgets and ``n_trials`` never count them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -65,6 +66,10 @@ class WarmRun:
             ws["provenance_changed"] = list(self.provenance_changed)
             ws["offset_group"] = 1
         return {**dict(self.observation.info), "warm_start": ws}
+
+    def marked(self) -> Observation:
+        """The observation as a study's replay tells it: ``info["warm_start"]`` marks it as a warm-start run."""
+        return dataclasses.replace(self.observation, info=self.info())
 
 
 @dataclass(frozen=True)
