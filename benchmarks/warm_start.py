@@ -259,7 +259,7 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=3.0, help="cold-start budget (target runs)")
     ap.add_argument("--warm-budget", type=float, default=2.0)
     ap.add_argument(
-        "--warm-design", type=int, default=None, help="mfms's warm_design (default: its own sizing, 6 per new domain)"
+        "--warm-design", type=int, default=None, help="mfms's warm_design: design runs per new domain (default 6)"
     )
     ap.add_argument("--cache", default=None, help="predecessor and cold runs cached here (default OUT/cache)")
     ap.add_argument("--workers", type=int, default=1)

@@ -169,17 +169,20 @@ def test_mfms_runs_its_own_design_over_a_domain_every_warm_run_left_at_zero():
         config = s.ask()
         asks.append(config)
         s.tell(config, _warm_obs().__class__(1.0, sp.cost(config.scale, config.steps)))
-    # 6 runs per uncovered domain at the cheapest scale's longest step level within design_cost, c varied
+    # 6 runs per uncovered domain at the design fidelity, c varied
     assert len(asks) == 6
-    assert {(c.scale, c.steps) for c in asks} == {("s", 1000)}
+    assert {(c.scale, c.steps) for c in asks} == {s.init_fidelity}
     assert sum(c.mixture["c"] > 0.05 for c in asks) >= 4
     again = strategies.create("mfms", sp, None, True, 0)
     for config in s.history.mixtures[:20]:
         again.tell(sp.config(sp.mixture_dict(config), "s", 1000), _warm_obs())
     assert [again._design_point(i).mixture for i in range(6)] == [c.mixture for c in asks]  # seeded
     s2 = strategies.create("mfms", sp, None, True, 0, warm_design=2)
-    s2.tell(sp.config({"a": 0.5, "b": 0.5, "c": 0.0}, "s", 1000), _warm_obs())
-    assert s2._design_plan()[0] == 2
+    s2.tell(sp.config({"a": 1.0, "b": 0.0, "c": 0.0}, "s", 1000), _warm_obs())
+    assert s2.uncovered_domains() == ["b", "c"] and s2._design_plan()[0] == 4  # 2 per uncovered domain
+    rebuilt = strategies.create("mfms", sp, None, **s2.get_params())  # a study's replay: the same design
+    rebuilt.tell(sp.config({"a": 1.0, "b": 0.0, "c": 0.0}, "s", 1000), _warm_obs())
+    assert [rebuilt._design_point(i).mixture for i in range(4)] == [s2._design_point(i).mixture for i in range(4)]
 
 
 def test_mfms_warm_runs_covering_every_domain_count_toward_the_design():

@@ -53,11 +53,12 @@ class MFMS(Strategy):
     than ``design_cost`` target runs), ``init_fidelity`` (default: see the module docstring), ``refine_min_cost``
     (fidelities open to the acquisition after the design, in target-run units; default 0 = all), ``members`` (GP
     fits averaged), ``rank`` (signed rung loadings; 0 = the positive-only ladder), ``embedding``
-    (``hellinger`` | ``ilr`` | ``identity``), ``use_curves``, the candidate-set sizes, and ``fixed_cost``: a per-query
-    overhead (target-run units) added to every query's cost in the acquisition only (Wu et al., 2019), and ``fit_tol``:
+    (``hellinger`` | ``ilr`` | ``identity``), ``use_curves``, the candidate-set sizes, ``fixed_cost``: a per-query
+    overhead (target-run units) added to every query's cost in the acquisition only (Wu et al., 2019), ``fit_tol``:
     the warm-started refit stops once an L-BFGS iteration gains less than about this many nats of log posterior
     (:func:`~mixscale.surrogates.gp.fit_lbfgs`; ``None``: scipy's default tolerance, i.e. nearly always 40
-    iterations)."""
+    iterations), and ``warm_design``: design runs per domain that every warm-start run left at 0
+    (:meth:`_design_plan`)."""
 
     name = "mfms"
 
@@ -80,7 +81,7 @@ class MFMS(Strategy):
         members: int = 2,
         rank: int = 1,
         fit_tol: float | None = 0.002,
-        warm_design: int | None = None,
+        warm_design: int = 6,
     ) -> None:
         super().__init__(space, cost, minimize, seed)
         self.fixed_cost = float(fixed_cost)
@@ -90,9 +91,9 @@ class MFMS(Strategy):
             raise ValidationError("design_cost", f"must be > 0 target runs, got {design_cost!r}")
         if int(members) not in (1, 2) or int(rank) < 0:
             raise ValidationError("members", f"need members in (1, 2) and rank >= 0, got {members!r}, {rank!r}")
-        if warm_design is not None and int(warm_design) < 0:
-            raise ValidationError("warm_design", f"must be >= 0 runs, got {warm_design!r}")
-        self.warm_design = None if warm_design is None else int(warm_design)
+        if int(warm_design) < 0:
+            raise ValidationError("warm_design", f"must be >= 0 runs per uncovered domain, got {warm_design!r}")
+        self.warm_design = int(warm_design)
         self.refine_min_cost = float(refine_min_cost)
         self.design_cost = float(design_cost)
         self.members, self.rank = int(members), int(rank)
@@ -107,7 +108,6 @@ class MFMS(Strategy):
         self._fidelities = [f for f in fid if self.cost(*f) <= 1.0 + 1e-9]
         self._cheapest = min(self._fidelities, key=lambda f: self.cost(*f))
         n = 6 * self.space.k if n_init is None else int(n_init)
-        init_fidelity_given = init_fidelity is not None
         if init_fidelity is None:
             init_fidelity = self._design_fidelity(n)
             if n_init is None:  # the default design is cut to fit design_cost (at least k + 1 runs)
@@ -118,7 +118,6 @@ class MFMS(Strategy):
             self._fidelities
         )
         self._design = self.space.sample_design(self.rng, self.n_init) if self.n_init else None
-        self._init_fidelity_given = init_fidelity_given
         # The rungs' scale coordinates for the GP's ladder kernel (fixed by the space).
         self._levels = [self.space.fidelity_coordinates(s.name, self.space.steps[-1])[0] for s in self.space.scales]
         self._ensemble: GPEnsemble | None = None
@@ -128,7 +127,7 @@ class MFMS(Strategy):
         self._groups: list[int] = []
         #: Per told run, whether it came from a warm start (``info["warm_start"]``); see :meth:`_design_plan`.
         self._warm: list[bool] = []
-        self._warm_plan: tuple[int, tuple[str, int], np.ndarray | None] | None = None
+        self._warm_plan: tuple[int, np.ndarray | None] | None = None
 
     def _design_fidelity(self, n: int) -> tuple[str, int]:
         """The cheapest scale at its longest step level whose ``n``-run design fits ``design_cost``, else the
@@ -256,31 +255,32 @@ class MFMS(Strategy):
         """``(design size, design runs done, fidelity, design points)`` for the current history.
 
         Without warm-start runs, or when they cover every domain, this is the usual design: ``n_init`` runs, every
-        told run counting toward it (warm runs on the space's interior map the landscape as well as design runs).
-        When warm runs leave ``u`` domains uncovered (:meth:`uncovered_domains`), they do not count: the study runs
-        its own design of ``warm_design`` runs (default :math:`6u`, the default design's rate per dimension, at
-        least ``u + 1``, cut to ``design_cost`` like the default design) over the whole simplex, so the model
-        sees each new domain's direction at the design rung before refining near the target."""
+        told run counting toward it (warm runs inside the simplex map the landscape as well as design runs). When
+        warm runs leave ``u`` domains uncovered (:meth:`uncovered_domains`), they do not count: the study runs its
+        own design of ``warm_design`` runs per uncovered domain (default 6, the default design's rate per
+        dimension; at least ``u + 1``, and cut to ``design_cost`` like the default design) over the whole simplex
+        at the design fidelity, so that the model sees each new domain's direction before refining near the target.
+        """
         if self._warm_plan is None:
             uncovered = self.uncovered_domains()
             if not uncovered:
-                self._warm_plan = (-1, self.init_fidelity, self._design)
+                self._warm_plan = (-1, self._design)
             else:
                 u = len(uncovered)
-                n = 6 * u if self.warm_design is None else self.warm_design
-                fid = self.init_fidelity if self._init_fidelity_given else self._design_fidelity(n)
-                if self.warm_design is None:
-                    n = min(n, max(u + 1, int(self.design_cost / self.cost(*fid) + 1e-9)))
+                n = self.warm_design * u
+                if n:
+                    n = min(n, max(u + 1, int(self.design_cost / self.cost(*self.init_fidelity) + 1e-9)))
                 rng = np.random.default_rng([self.seed, 0x5EED, u])
-                self._warm_plan = (n, fid, self.space.sample_design(rng, n) if n else None)
-        n, fid, points = self._warm_plan
+                self._warm_plan = (n, self.space.sample_design(rng, n) if n else None)
+        n, points = self._warm_plan
         if n < 0:  # every told run counts (constant-liar placeholders included, as before warm starts existed)
-            return self.n_init, len(self.history), fid, points
-        return n, len(self.history) - sum(self._warm), fid, points
+            return self.n_init, len(self.history), self.init_fidelity, points
+        return n, len(self.history) - sum(self._warm), self.init_fidelity, points
 
-    def _in_design(self, pending: int = 0) -> bool:
+    def _in_design(self) -> bool:
+        """True while the told runs have not finished the design."""
         n, done, _, _ = self._design_plan()
-        return done + pending < n
+        return done < n
 
     def _design_point(self, pending: int = 0) -> Config:
         """The next design run (after ``pending`` ones); past the end of the design (more parallel asks than design
@@ -293,9 +293,9 @@ class MFMS(Strategy):
 
     # --------------------------------------------------------------- contract
     def ask_pending(self, pending) -> Config:
-        if self._in_design(len(pending)):  # pending design runs: take the next unused design point
+        if self._in_design():  # design runs pending: the next unused design point (a uniform draw past its end)
             return self._design_point(len(pending))
-        if pending and len(self.history) < max(1, self.n_init):  # the base class would skip its constant liar
+        if pending and len(self.history) < max(1, self.n_init):  # a warm design ended early: keep the liar
             with self._constant_liar(pending):
                 return self.ask()
         return super().ask_pending(pending)
