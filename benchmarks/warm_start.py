@@ -323,6 +323,8 @@ def main() -> None:
         "warm_over_cold_cost_per_seed": ratios,
         "warm_over_cold_cost_median": float(np.median(ratios)),
         "seeds_at_most_0.4": int(sum(r <= 0.4 for r in ratios)),
+        "cold_median_regret_at_warm_budget": float(cold_median[np.searchsorted(grid, args.warm_budget, "right") - 1]),
+        "warm_final_regret_iqr": np.quantile([d["warm"]["regret"][-1] for d in seeds], [0.25, 0.75]).tolist(),
         "warm_first_regret_median": float(np.median([d["warm"]["first_regret"] for d in seeds])),
         "warm_final_regret_median": float(np.median([d["warm"]["regret"][-1] for d in seeds])),
         "warm_final_weight_of_added_median": float(np.median([d["warm"]["final_weight_of_added"] for d in seeds])),
