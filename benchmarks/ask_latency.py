@@ -1,6 +1,7 @@
 """ask() latency of ``mfms`` and ``mfms-paper`` at 25 / 100 / 200 observations, side by side in one run.
 
-Usage: ``.venv/bin/python benchmarks/ask_latency.py [--threads 2] [--repeats 3] [--observations 25,100,200]``
+Usage: ``.venv/bin/python benchmarks/ask_latency.py [--threads 2] [--repeats 3] [--observations 25,100,200]
+[--variants mfms,full-fit,mfms-paper]``
 
 Each strategy is told the same observations (random mixtures at random grid fidelities of the analytic
 simulator, with learning curves), then ``ask()`` is timed ``repeats`` times; the first call after new data
@@ -28,7 +29,7 @@ from mixscale import strategies
 from mixscale.simulator import AnalyticSimulator
 
 #: (label, strategy, options) timed side by side.
-VARIANTS = (("mfms", "mfms", {}), ("full fit", "mfms", {"fit_tol": None}), ("mfms-paper", "mfms-paper", {}))
+VARIANTS = (("mfms", "mfms", {}), ("full-fit", "mfms", {"fit_tol": None}), ("mfms-paper", "mfms-paper", {}))
 
 
 def timed_asks(name: str, n_obs: int, repeats: int, seed: int = 0, **options) -> np.ndarray:
@@ -62,16 +63,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--observations", default="25,100,200", help="comma-separated observation counts")
+    parser.add_argument(
+        "--variants",
+        default=",".join(v[0] for v in VARIANTS),
+        help="comma-separated columns to time (default all; 'mfms' alone also runs against older source trees)",
+    )
     args = parser.parse_args()
+    chosen = [v for v in VARIANTS if v[0] in args.variants.split(",")]
     torch.set_num_threads(args.threads)
     print(f"torch threads: {args.threads}; median of {args.repeats} asks (each after one new observation)")
     print("load average (1, 5, 15 min) before: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
-    head = "".join(f" {label + ' wall/cpu [s]':>24}" for label, _, _ in VARIANTS)
-    print(f"{'observations':>12}{head} {'full fit / mfms':>16} {'paper / mfms':>13}")
+    ratios = [label for label, _, _ in chosen[1:]] if chosen[0][0] == "mfms" else []
+    head = "".join(f" {label + ' wall/cpu [s]':>24}" for label, _, _ in chosen)
+    print(f"{'observations':>12}{head}" + "".join(f" {label + ' / mfms':>18}" for label in ratios))
     for n in (int(x) for x in args.observations.split(",")):
-        med = [np.median(timed_asks(name, n, args.repeats, **opts), axis=0) for _, name, opts in VARIANTS]
+        med = [np.median(timed_asks(name, n, args.repeats, **opts), axis=0) for _, name, opts in chosen]
         cells = "".join(f" {m[0]:>14.3f} / {m[1]:<7.3f}" for m in med)
-        print(f"{n:>12}{cells} {med[1][0] / med[0][0]:>16.2f} {med[2][0] / med[0][0]:>13.2f}")
+        print(f"{n:>12}{cells}" + "".join(f" {m[0] / med[0][0]:>18.2f}" for m in med[1 : 1 + len(ratios)]))
     print("load average (1, 5, 15 min) after: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
 
 
