@@ -118,3 +118,30 @@ def test_a_finished_launcher_leaves_no_stragglers(tmp_path):
     obs = trainer.evaluate(Config({"a": 0.5, "b": 0.5}, "tiny", 100), run_name="one")
     straggler = int((Path(obs.info["output_dir"]) / "straggler").read_text())
     assert study_helpers.wait_gone([straggler], timeout=10) == []
+
+
+def test_local_executor_shutdown_is_bounded_and_leaves_no_worker(monkeypatch):
+    """A driver told to stop must stop: even when the pool's own join never returns (pebble ignores its timeout
+    once a pool is stopped), ``shutdown`` gives up on it and kills the workers that are still running a trial."""
+    import multiprocessing
+
+    from mixscale.study.executors import Job, LocalExecutor
+
+    executor = LocalExecutor(workers=2)
+    executor.start(study_helpers.objective(delay=300.0))
+    for n in range(2):
+        executor.submit(Job(n, 1, {"a": 0.2, "b": 0.3, "c": 0.5}, "s", 100, seed=n))
+    deadline = time.time() + 60
+    while len([c for c in multiprocessing.active_children() if c.name.startswith("pebble")]) < 2:
+        assert time.time() < deadline, "the workers never started"
+        time.sleep(0.1)
+    pool = executor._pool
+    monkeypatch.setattr(pool, "join", lambda *a, **k: time.sleep(3600))  # as if pebble's join hung
+    import threading
+
+    stopper = threading.Thread(target=executor.shutdown, kwargs={"timeout": 1.0}, daemon=True)
+    stopper.start()
+    stopper.join(120)  # a liveness bound, not a timing claim: without the bound, shutdown never returns
+    assert not stopper.is_alive(), "shutdown hung on the pool's join"
+    assert executor._pool is None and executor.running() == 0
+    assert [c for c in multiprocessing.active_children() if c.name.startswith("pebble")] == []

@@ -205,12 +205,14 @@ class LocalExecutor(Executor):
         self.workers = workers
         self.start_method = start_method
         self._pool = None
+        self._children_before: set[int] = set()
         self._futures: dict[concurrent.futures.Future, tuple[Job, float]] = {}
 
     def start(self, objective: Objective) -> None:
         import pebble
 
         self._expired = pebble.ProcessExpired
+        self._children_before = {p.pid for p in multiprocessing.active_children()}
         ctx = multiprocessing.get_context(self.start_method)
         self._pool = pebble.ProcessPool(
             max_workers=self.workers,
@@ -259,11 +261,21 @@ class LocalExecutor(Executor):
                 out.append(Outcome(**fail, kind="error", error=f"{type(exc).__name__}: {exc}", finished=time.time()))
         return sorted(out, key=lambda o: (o.finished, o.number))
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 15.0) -> None:
+        """Stop the pool and its workers, waiting at most about ``timeout`` seconds (also on the way out of a
+        KeyboardInterrupt or SIGTERM, so a driver that was told to stop does stop). pebble's ``join`` ignores its
+        timeout once a pool is stopped, so the join runs in a daemon thread; a worker still alive after it (e.g.
+        one respawned while the pool was stopping) is killed: its command's watchdog then kills the command."""
         if self._pool is not None:
-            self._pool.stop()
-            self._pool.join(timeout=10)
-            self._pool = None
+            pool, self._pool = self._pool, None
+            pool.stop()
+            closer = threading.Thread(target=pool.join, daemon=True, name="pool-shutdown")
+            closer.start()
+            closer.join(timeout)
+            for child in multiprocessing.active_children():
+                if child.name.startswith("pebble") and child.pid not in self._children_before:
+                    child.kill()
+                    child.join(timeout=5)
         self._futures.clear()
 
 
