@@ -141,13 +141,20 @@ def test_recommendation_keeps_exact_zeros_on_a_face_optimum():
     assert abs(rec.mixture["a"] - 0.7) < 0.12
 
 
+def _two_rung_data(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` runs on a two-rung ladder (80 % at the small rung), a bowl in the first weight: features and values
+    as ``mfms_model`` takes them (Hellinger mixture, rung, steps, run id)."""
+    W = simplex.sample_dirichlet(rng, n, 3)
+    u = rng.choice([0.0, 1.0], size=n, p=[0.8, 0.2])
+    y = (W[:, 0] - 0.3) ** 2 + 0.5 * (1 - u) + 0.01 * rng.standard_normal(n)
+    X = torch.from_numpy(np.column_stack([np.sqrt(W), u, np.ones(n), np.arange(n)]))
+    return X, torch.from_numpy(y)[:, None]
+
+
 def test_ensemble_kg_with_one_member_is_the_discrete_kg_and_with_two_values_discrimination():
     rng = np.random.default_rng(0)
-    W = simplex.sample_dirichlet(rng, 20, 3)
-    u = rng.choice([0.0, 1.0], size=20, p=[0.8, 0.2])
-    y = (W[:, 0] - 0.3) ** 2 + 0.5 * (1 - u) + 0.01 * rng.standard_normal(20)
-    X = torch.from_numpy(np.column_stack([np.sqrt(W), u, np.ones(20), np.arange(20)]))
-    model = fit_lbfgs(mfms_model(X, torch.from_numpy(y)[:, None], n_mixture_dims=3, levels=[0.0, 1.0], rank=1))
+    X, Y = _two_rung_data(rng, 20)
+    model = fit_lbfgs(mfms_model(X, Y, n_mixture_dims=3, levels=[0.0, 1.0], rank=1))
     T = simplex.sample_dirichlet(rng, 16, 3)
     t = torch.from_numpy(np.column_stack([np.sqrt(T), np.ones(16), np.ones(16), -np.ones(16)]))
     q = torch.from_numpy(np.column_stack([np.sqrt(T), np.zeros(16), np.ones(16), -2 * np.ones(16)]))
@@ -181,12 +188,7 @@ def test_fit_tolerance_is_validated_and_none_keeps_scipys_default(toy_objective)
 def test_warm_refit_with_a_nat_tolerance_ends_near_the_full_refit():
     from mixscale.surrogates.ensemble import log_posterior
 
-    rng = np.random.default_rng(1)
-    W = simplex.sample_dirichlet(rng, 60, 3)
-    u = rng.choice([0.0, 1.0], size=60, p=[0.8, 0.2])
-    y = (W[:, 0] - 0.3) ** 2 + 0.5 * (1 - u) + 0.01 * rng.standard_normal(60)
-    X = torch.from_numpy(np.column_stack([np.sqrt(W), u, np.ones(60), np.arange(60)]))
-    Y = torch.from_numpy(y)[:, None]
+    X, Y = _two_rung_data(np.random.default_rng(1), 60)
 
     def model(n):
         return mfms_model(X[:n], Y[:n], n_mixture_dims=3, levels=[0.0, 1.0], rank=1)
