@@ -51,7 +51,10 @@ def test_external_commands_die_with_a_killed_driver(tmp_path, sig):
     path = _study(tmp_path)
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "mixscale.cli", "optimize", str(path), "--storage", f"sqlite:///{tmp_path}/k.db"]
+    # A shell that starts pytest in the background without job control makes it ignore SIGINT, and children
+    # inherit that; the driver must see Ctrl-C as a user's terminal delivers it.
     driver = subprocess.Popen(cmd + ["--workers", "2"], env=env, start_new_session=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     pids: list[int] = []
     try:
