@@ -78,13 +78,9 @@ def true_front(objective, seed: int = 0, n: int = 40000) -> np.ndarray:
 
 def _stay_cost(costs: list[float], fracs: list[float], level: float) -> float:
     """The cost from which the fraction stays ≥ level to the end (inf if it ends below)."""
-    ok = np.asarray(fracs) >= level
-    if not len(ok) or not ok[-1]:
-        return float("inf")
-    i = len(ok) - 1
-    while i > 0 and ok[i - 1]:
-        i -= 1
-    return float(costs[i])
+    from mixscale.bench.harness import cost_to_stay
+
+    return cost_to_stay(costs, -np.asarray(fracs, dtype=float), -level)
 
 
 def run_pareto_seed(

@@ -212,16 +212,6 @@ def run_seed(
     }
 
 
-def _stays_from(costs, regrets, target: float) -> float:
-    ok = np.asarray(regrets) <= target
-    if not len(ok) or not ok[-1]:
-        return float("inf")
-    i = len(ok) - 1
-    while i > 0 and ok[i - 1]:
-        i -= 1
-    return float(costs[i])
-
-
 def shipped_first_recommendation() -> dict:
     """mfms told the shipped runs table alone: regret of its first recommendation vs the uniform mixture's."""
     from mixscale import strategies
@@ -308,8 +298,10 @@ def main() -> None:
     cold = np.array([step_trace(d["cold"]["cost"], d["cold"]["regret"]) for d in seeds])
     cold_median = np.median(cold, axis=0)
     target = float(cold_median[-1])
-    cold_cost = _stays_from(grid, cold_median, target)
-    warm_costs = [_stays_from(d["warm"]["cost"], d["warm"]["regret"], target) for d in seeds]
+    from mixscale.bench.harness import cost_to_stay
+
+    cold_cost = cost_to_stay(grid, cold_median, target)
+    warm_costs = [cost_to_stay(d["warm"]["cost"], d["warm"]["regret"], target) for d in seeds]
     ratios = [c / cold_cost for c in warm_costs]
     summary = {
         "command": " ".join(sys.argv),

@@ -102,3 +102,13 @@ def test_function_objective_outside_callable_with_all_six_strategies():
     assert (final["median_regret"] >= -1e-9).all() and np.isfinite(final["median_regret"]).all()
     table_ = res.speedup_table(["mfms", "mfms-paper"], ["random", "hyperband", "mfbo", "regmix"])
     assert len(table_) == 8
+
+
+def test_cost_to_stay_is_the_first_cost_from_which_the_trace_stays_at_or_below_the_target():
+    from mixscale.bench.harness import cost_to_stay
+
+    costs = [0.5, 1.0, 1.5, 2.0, 2.5]
+    assert cost_to_stay(costs, [0.3, 0.1, 0.2, 0.1, 0.1], 0.15) == 2.0  # dipped at 1.0, but did not stay
+    assert cost_to_stay(costs, [0.1, 0.1, 0.1, 0.1, 0.1], 0.15) == 0.5
+    assert cost_to_stay(costs, [0.1, 0.1, 0.1, 0.1, 0.2], 0.15) == float("inf")  # ends above
+    assert cost_to_stay([], [], 0.15) == float("inf")

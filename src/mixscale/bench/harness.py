@@ -112,6 +112,13 @@ def _stays_below(regret: np.ndarray, target: float) -> np.ndarray:
     return np.flip(np.cumprod(np.flip(ok, axis=-1), axis=-1), axis=-1).astype(bool)
 
 
+def cost_to_stay(costs: Sequence[float], regret: Sequence[float], target: float) -> float:
+    """The first of ``costs`` from which ``regret`` stays at or below ``target`` to the end of the trace (inf when
+    it ends above): "reaches and keeps", the cost a speedup divides."""
+    stay = _stays_below(np.asarray(regret, dtype=float), target)
+    return float(np.asarray(costs, dtype=float)[np.argmax(stay)]) if stay.size and stay[-1] else float("inf")
+
+
 def _worker_init() -> None:
     import torch
 
