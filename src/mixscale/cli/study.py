@@ -117,12 +117,7 @@ def show(
     if rec is None:
         console.print("no recommendation yet")
         return
-    console.print(f"[bold]recommended mixture[/] ({rec.source}):")
-    for d, v in rec.mixture.items():
-        console.print(f"  {d:>16}: {v:.4f}")
-    if rec.value is not None:
-        unc = f" ± {rec.std:.4f}" if rec.std is not None else ""
-        console.print(f"predicted {study.metric.name} at target: {rec.value:.4f}{unc}")
+    _print_recommendation(rec, "recommended mixture", study.metric.name)
 
 
 @app.command()
@@ -190,9 +185,14 @@ def _show_reweighted(study, spec: str, last: int) -> None:
         )
     console.print(table)
     if rec is not None:
-        console.print(f"[bold]recommended mixture under this weighting[/] ({rec.source}):")
-        for d, v in rec.mixture.items():
-            console.print(f"  {d:>16}: {v:.4f}")
-        if rec.value is not None:
-            unc = f" ± {rec.std:.4f}" if rec.std is not None else ""
-            console.print(f"predicted weighted value at target: {rec.value:.4f}{unc}")
+        _print_recommendation(rec, "recommended mixture under this weighting", "weighted value")
+
+
+def _print_recommendation(rec, title: str, what: str) -> None:
+    """A recommendation as ``study show`` prints it: the mixture, then its predicted value at the target."""
+    console.print(f"[bold]{title}[/] ({rec.source}):")
+    for d, v in rec.mixture.items():
+        console.print(f"  {d:>16}: {v:.4f}")
+    if rec.value is not None:
+        unc = f" ± {rec.std:.4f}" if rec.std is not None else ""
+        console.print(f"predicted {what} at target: {rec.value:.4f}{unc}")
