@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mixscale.bench import suite as _suite
+from mixscale.bench import run_suite
 
 ARMS = {
     "default": {},
@@ -51,13 +51,13 @@ def main() -> None:
     rows = []
     base = [s for s in args.baselines.split(",") if s]
     if base:
-        res = _suite.run_suite(families, base, seeds, budgets, args.workers, Path(args.out) / "baselines")
+        res = run_suite(families, base, seeds, budgets, args.workers, Path(args.out) / "baselines")
         for b in budgets:
             for fam, r in res.regrets(b).iterrows():
                 for strat, v in r.items():
                     rows.append({"family": fam, "budget": b, "arm": strat, "median regret": v})
     for arm in args.arms.split(","):
-        res = _suite.run_suite(
+        res = run_suite(
             families, ["mfms"], seeds, budgets, args.workers, Path(args.out) / arm, strategy_options={"mfms": ARMS[arm]}
         )
         for b in budgets:
