@@ -6,7 +6,11 @@ Usage: ``.venv/bin/python benchmarks/mfms_ablation.py [--families anti-interior,
 Arms (each a set of ``mfms`` options; everything else is the default):
 
 * ``default`` — design of at most half a target run at the cheapest scale; signed rung loadings; the fit averaged
-  with its "the target stands alone" twin; ensemble KG per cost over every fidelity.
+  with its "the target stands alone" twin and the "inverted" fit at prior odds 4 : 1 : 1; ensemble KG per cost
+  over every fidelity.
+* ``two-members`` — ``members=2`` at equal odds: the fit and its twin, without the "inverted" fit (the default
+  before it was added).
+* ``odds-211`` — prior odds 2 : 1 : 1 instead of 4 : 1 : 1.
 * ``no-twin`` — ``members=1``: the fit alone (MAP hyperparameters, no transfer uncertainty in the acquisition).
 * ``positive-ladder`` — ``rank=0``: the ladder kernel can only express positive correlation between rungs.
 * ``cost-threshold`` — ``refine_min_cost=0.2``: after the design, only fidelities costing >= 0.2 target runs.
@@ -28,6 +32,8 @@ from mixscale.bench import run_suite
 
 ARMS = {
     "default": {},
+    "two-members": {"members": 2, "prior_odds": (1.0, 1.0, 1.0)},
+    "odds-211": {"prior_odds": (2.0, 1.0, 1.0)},
     "no-twin": {"members": 1},
     "positive-ladder": {"rank": 0},
     "cost-threshold": {"refine_min_cost": 0.2},

@@ -9,9 +9,14 @@ Two phases, one model (an ensemble of GP fits).
    whose transfer nobody knows yet.
 2. **Refinement.** Every later ``ask`` refits the :func:`~mixscale.surrogates.gp.mfms_model` GP (scaling kernel;
    mixture × scale-ladder × steps kernel whose rung covariance has a *signed* low-rank part, so rungs may
-   correlate negatively; same-run kernel for learning-curve points) from ``members`` starts — rung loadings that say
-   "the ladder transfers" and "the small rungs rank mixtures the other way" — and averages the fits by their
-   posterior mass (:class:`~mixscale.surrogates.ensemble.GPEnsemble`). Candidate target mixtures :math:`T`
+   correlate negatively; same-run kernel for learning-curve points) and averages three members by their posterior
+   mass times prior odds ``4 : 1 : 1`` (:class:`~mixscale.surrogates.ensemble.GPEnsemble`): the fit ("the ladder's
+   transfer holds at the target"), its twin with the target decoupled from every smaller rung ("the target stands
+   alone"), and a second fit of the model whose covariances between the target and the smaller rungs have their
+   sign flipped ("the ladder is inverted at the target"; its own warm-started fit, so that it can adapt to the
+   target runs that make it likely). Without target-scale runs the three explain the data equally well, so the
+   weights are the prior odds and the averaged mean ranks target mixtures as the fit does; each target-scale run
+   shifts them. Candidate target mixtures :math:`T`
    (:meth:`MFMS.candidates`: best posterior means of a Dirichlet pool, local perturbations around the incumbent,
    uniform draws) are scored at **every** fidelity by the ensemble knowledge gradient about :math:`T`
    (:func:`~mixscale.surrogates.knowledge_gradient.ensemble_knowledge_gradient`) per unit cost, and the maximizer
@@ -51,14 +56,15 @@ from mixscale.surrogates.knowledge_gradient import ensemble_knowledge_gradient
 class MFMS(Strategy):
     """Our default strategy. Options: ``n_init`` design runs (default ``6k``, fewer if the design would cost more
     than ``design_cost`` target runs), ``init_fidelity`` (default: see the module docstring), ``refine_min_cost``
-    (fidelities open to the acquisition after the design, in target-run units; default 0 = all), ``members`` (GP
-    fits averaged), ``rank`` (signed rung loadings; 0 = the positive-only ladder), ``embedding``
-    (``hellinger`` | ``ilr`` | ``identity``), ``use_curves``, the candidate-set sizes, ``fixed_cost``: a per-query
-    overhead (target-run units) added to every query's cost in the acquisition only (Wu et al., 2019), ``fit_tol``:
-    the warm-started refit stops once an L-BFGS iteration gains less than about this many nats of log posterior
-    (:func:`~mixscale.surrogates.gp.fit_lbfgs`; ``None``: scipy's default tolerance, i.e. nearly always 40
-    iterations), and ``warm_design``: design runs per domain that every warm-start run left at 0
-    (:meth:`_design_plan`)."""
+    (fidelities open to the acquisition after the design, in target-run units; default 0 = all), ``members`` (1: the
+    fit alone; 2: with its "target stands alone" twin; 3, the default: and the "inverted" fit), ``prior_odds`` (of
+    the three members; default ``(4, 1, 1)``), ``rank`` (signed rung loadings; 0 = the positive-only ladder),
+    ``embedding`` (``hellinger`` | ``ilr`` | ``identity``), ``use_curves``, the candidate-set sizes,
+    ``fixed_cost``: a per-query overhead (target-run units) added to every query's cost in the acquisition only (Wu
+    et al., 2019), ``fit_tol``: the warm-started refit stops once an L-BFGS iteration gains less than about this
+    many nats of log posterior (:func:`~mixscale.surrogates.gp.fit_lbfgs`; ``None``: scipy's default tolerance,
+    i.e. nearly always 40 iterations), and ``warm_design``: design runs per domain that every warm-start run left
+    at 0 (:meth:`_design_plan`)."""
 
     name = "mfms"
 
@@ -78,10 +84,11 @@ class MFMS(Strategy):
         init_fidelity: tuple[str, int] | None = None,
         refine_min_cost: float = 0.0,
         design_cost: float = 0.5,
-        members: int = 2,
+        members: int = 3,
         rank: int = 1,
         fit_tol: float | None = 0.002,
         warm_design: int = 6,
+        prior_odds: tuple[float, ...] = (4.0, 1.0, 1.0),
     ) -> None:
         super().__init__(space, cost, minimize, seed)
         self.fixed_cost = float(fixed_cost)
@@ -89,11 +96,14 @@ class MFMS(Strategy):
             raise ValidationError("refine_min_cost", f"must be in [0, 1] target runs, got {refine_min_cost!r}")
         if not float(design_cost) > 0.0:
             raise ValidationError("design_cost", f"must be > 0 target runs, got {design_cost!r}")
-        if int(members) not in (1, 2) or int(rank) < 0:
-            raise ValidationError("members", f"need members in (1, 2) and rank >= 0, got {members!r}, {rank!r}")
+        if int(members) not in (1, 2, 3) or int(rank) < 0:
+            raise ValidationError("members", f"need members in (1, 2, 3) and rank >= 0, got {members!r}, {rank!r}")
         if int(warm_design) < 0:
             raise ValidationError("warm_design", f"must be >= 0 runs per uncovered domain, got {warm_design!r}")
         self.warm_design = int(warm_design)
+        if len(prior_odds) != 3 or not all(float(p) > 0 for p in prior_odds):
+            raise ValidationError("prior_odds", f"need three positive numbers, got {prior_odds!r}")
+        self.prior_odds = tuple(float(p) for p in prior_odds)
         self.refine_min_cost = float(refine_min_cost)
         self.design_cost = float(design_cost)
         self.members, self.rank = int(members), int(rank)
@@ -123,6 +133,7 @@ class MFMS(Strategy):
         self._ensemble: GPEnsemble | None = None
         self._ensemble_rev = -1
         self._state: dict | None = None
+        self._state_inverted: dict | None = None
         #: Per told run, its warm-start offset group (0: none); see :meth:`_run_ids`.
         self._groups: list[int] = []
         #: Per told run, whether it came from a warm start (``info["warm_start"]``); see :meth:`_design_plan`.
@@ -172,8 +183,9 @@ class MFMS(Strategy):
         return torch.cat([X, run[:, None].double()], dim=-1)
 
     def ensemble(self) -> GPEnsemble:
-        """The GP fit to the current history and, with ``members=2``, its "the target stands alone" twin, weighted
-        by posterior mass (refit only when new data arrived)."""
+        """The GP fit to the current history, its "the target stands alone" twin (``members >= 2``) and the
+        "inverted" fit (``members = 3``), weighted by posterior mass times prior odds (refit only when new data
+        arrived)."""
         if self._ensemble_rev != self.history.revision:
             X, Y = self._training_data()
             model = mfms_model(X, Y, n_mixture_dims=X.shape[-1] - 3, levels=self._levels, rank=self.rank)
@@ -186,8 +198,19 @@ class MFMS(Strategy):
                 alone = copy.deepcopy(model)
                 _ladder(alone).decouple_top = True
                 models.append(alone)
-            # equal prior odds for "the ladder's fitted transfer holds at the target" and "the target stands alone"
-            self._ensemble = GPEnsemble(models, [log_posterior(m) for m in models])
+            if self.members > 2:
+                # Its own maximum-a-posteriori fit, warm-started from its own previous one (from the fit's on the
+                # first ask, when both fits see the same data up to the flip): a copy of the fit with the sign
+                # flipped could not adapt to the target runs that make it likely.
+                inverted = mfms_model(X, Y, n_mixture_dims=X.shape[-1] - 3, levels=self._levels, rank=self.rank)
+                _ladder(inverted).flip_top = True
+                inverted = fit_lbfgs(inverted, warm_state=self._state_inverted or self._state, tol_nats=self.fit_tol)
+                self._state_inverted = {k: v.detach().clone() for k, v in inverted.state_dict().items()}
+                models.append(inverted)
+            # prior odds: "the ladder's fitted transfer holds at the target" against "the target stands alone" and
+            # "the ladder is inverted at the target"
+            prior = np.log(np.asarray(self.prior_odds[: len(models)], dtype=float))
+            self._ensemble = GPEnsemble(models, [log_posterior(m) + p for m, p in zip(models, prior, strict=True)])
             self._ensemble_rev = self.history.revision
         return self._ensemble
 

@@ -121,6 +121,10 @@ class ScaleLadderKernel(gpytorch.kernels.Kernel):
         #: When True, the top rung (the target) is uncorrelated with every other rung: the "small runs say nothing
         #: about the target" hypothesis, with the same hyperparameters otherwise.
         self.decouple_top = False
+        #: When True, the sign of every covariance between the top rung and the others is flipped (a congruence by
+        #: diag(1, ..., 1, -1), so the matrix stays positive semi-definite): the "the ladder is inverted at the
+        #: target" hypothesis, with the same hyperparameters otherwise.
+        self.flip_top = False
         if self.rank:
             # Loadings correlated along the ladder, A = L Z with L L^T an RBF over u (lengthscale 0.5) and
             # Z ~ N(0, s^2) entrywise (a whitened Gaussian prior): a rung without data inherits the sign of its
@@ -174,6 +178,9 @@ class ScaleLadderKernel(gpytorch.kernels.Kernel):
         if self.decouple_top:
             top = torch.arange(len(u)) == len(u) - 1
             cov = torch.where(top[:, None] ^ top[None, :], torch.zeros_like(cov), cov)
+        if self.flip_top:
+            top = torch.arange(len(u)) == len(u) - 1
+            cov = torch.where(top[:, None] ^ top[None, :], -cov, cov)
         return cov
 
     def rung_correlation(self) -> torch.Tensor:
@@ -198,6 +205,9 @@ class ScaleLadderKernel(gpytorch.kernels.Kernel):
         if self.decouple_top:
             top = len(self.levels) - 1
             out = out * ((ra == top).unsqueeze(-1) == (rb == top).unsqueeze(-2))
+        if self.flip_top:
+            top = len(self.levels) - 1
+            out = out * (1.0 - 2.0 * ((ra == top).unsqueeze(-1) ^ (rb == top).unsqueeze(-2)).to(out.dtype))
         return out
 
 
