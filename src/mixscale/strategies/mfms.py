@@ -188,11 +188,7 @@ class MFMS(Strategy):
         arrived)."""
         if self._ensemble_rev != self.history.revision:
             X, Y = self._training_data()
-            model = mfms_model(X, Y, n_mixture_dims=X.shape[-1] - 3, levels=self._levels, rank=self.rank)
-            if self._state is None and self.rank:  # start the signed loadings at "every rung alike", not at 0
-                _ladder(model).loadings = torch.full((len(self._levels), self.rank), 0.7, dtype=torch.double)
-            model = fit_lbfgs(model, warm_state=self._state, tol_nats=self.fit_tol)
-            self._state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            model, self._state = self._fit(X, Y, self._state)
             models = [model]
             if self.members > 1:
                 alone = copy.deepcopy(model)
@@ -202,10 +198,7 @@ class MFMS(Strategy):
                 # Its own maximum-a-posteriori fit, warm-started from its own previous one (from the fit's on the
                 # first ask, when both fits see the same data up to the flip): a copy of the fit with the sign
                 # flipped could not adapt to the target runs that make it likely.
-                inverted = mfms_model(X, Y, n_mixture_dims=X.shape[-1] - 3, levels=self._levels, rank=self.rank)
-                _ladder(inverted).flip_top = True
-                inverted = fit_lbfgs(inverted, warm_state=self._state_inverted or self._state, tol_nats=self.fit_tol)
-                self._state_inverted = {k: v.detach().clone() for k, v in inverted.state_dict().items()}
+                inverted, self._state_inverted = self._fit(X, Y, self._state_inverted or self._state, flip_top=True)
                 models.append(inverted)
             # prior odds: "the ladder's fitted transfer holds at the target" against "the target stands alone" and
             # "the ladder is inverted at the target"
@@ -213,6 +206,16 @@ class MFMS(Strategy):
             self._ensemble = GPEnsemble(models, [log_posterior(m) + p for m, p in zip(models, prior, strict=True)])
             self._ensemble_rev = self.history.revision
         return self._ensemble
+
+    def _fit(self, X: torch.Tensor, Y: torch.Tensor, state: dict | None, flip_top: bool = False):
+        """A maximum-a-posteriori fit of :func:`~mixscale.surrogates.gp.mfms_model` warm-started from ``state``
+        (without one, the signed loadings start at "every rung alike", not at 0), and its new state."""
+        model = mfms_model(X, Y, n_mixture_dims=X.shape[-1] - 3, levels=self._levels, rank=self.rank)
+        _ladder(model).flip_top = flip_top
+        if state is None and self.rank:
+            _ladder(model).loadings = torch.full((len(self._levels), self.rank), 0.7, dtype=torch.double)
+        model = fit_lbfgs(model, warm_state=state, tol_nats=self.fit_tol)
+        return model, {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def model(self):
         """The maximum-a-posteriori GP fit (the ensemble's first member)."""

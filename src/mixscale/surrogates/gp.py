@@ -175,12 +175,10 @@ class ScaleLadderKernel(gpytorch.kernels.Kernel):
         cov = self.offset + torch.minimum(u[:, None], u[None, :]) + torch.diag(self.deviation)
         if self.rank:
             cov = cov + self.loadings @ self.loadings.T
-        if self.decouple_top:
+        if self.decouple_top or self.flip_top:
             top = torch.arange(len(u)) == len(u) - 1
-            cov = torch.where(top[:, None] ^ top[None, :], torch.zeros_like(cov), cov)
-        if self.flip_top:
-            top = torch.arange(len(u)) == len(u) - 1
-            cov = torch.where(top[:, None] ^ top[None, :], -cov, cov)
+            cross = top[:, None] ^ top[None, :]  # one of the two rungs is the target
+            cov = torch.where(cross, torch.zeros_like(cov) if self.decouple_top else -cov, cov)
         return cov
 
     def rung_correlation(self) -> torch.Tensor:
@@ -202,12 +200,10 @@ class ScaleLadderKernel(gpytorch.kernels.Kernel):
         out = self.offset + torch.minimum(a.unsqueeze(-1), b.unsqueeze(-2)) + tau.unsqueeze(-1) * same
         if self.rank:
             out = out + self.loadings[ra] @ self.loadings[rb].transpose(-1, -2)
-        if self.decouple_top:
+        if self.decouple_top or self.flip_top:
             top = len(self.levels) - 1
-            out = out * ((ra == top).unsqueeze(-1) == (rb == top).unsqueeze(-2))
-        if self.flip_top:
-            top = len(self.levels) - 1
-            out = out * (1.0 - 2.0 * ((ra == top).unsqueeze(-1) ^ (rb == top).unsqueeze(-2)).to(out.dtype))
+            cross = ((ra == top).unsqueeze(-1) ^ (rb == top).unsqueeze(-2)).to(out.dtype)
+            out = out * (1.0 - cross if self.decouple_top else 1.0 - 2.0 * cross)
         return out
 
 
