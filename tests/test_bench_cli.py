@@ -58,6 +58,7 @@ def test_suite_command_on_one_family(tmp_path):
     result = runner.invoke(app, [*args, "--seeds", "2", "--budget", "1", "--workers", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "budget 1 target runs, 2 seeds (0..1)" in " ".join(result.output.split())
+    assert "Each strategy against the best one per family at budget 1" in " ".join(result.output.split())
     summary = json.loads((out / "suite.json").read_text())
     assert summary["seeds"] == [0, 1] and summary["budgets"] == [1.0]
     assert (out / "faithful-vertex.png").exists() and (out / "faithful-vertex.json").exists()

@@ -11,7 +11,7 @@ from mixscale import bench
 from mixscale.bench.families import LadderProblem
 from mixscale.bench.harness import BenchResult, run_one
 from mixscale.bench.suite import LADDERS as SPECS
-from mixscale.bench.suite import checkpoint_grid, collect_suite, family_names, run_suite, save_suite
+from mixscale.bench.suite import SuiteResult, checkpoint_grid, collect_suite, family_names, run_suite, save_suite
 from mixscale.objective import BenchmarkObjective, dense_optimum
 
 LADDERS = {s.name: s for s in SPECS}
@@ -132,6 +132,26 @@ def test_at_budget_cuts_the_traces():
     assert res.at_budget(3.0).speedup("B", "A").median > 1
 
 
+def test_robustness_compares_each_strategy_with_the_best_on_every_family():
+    def fam(regrets, uniform):
+        rows = [row for s, r in regrets.items() for row in _traces(s, 0, [(1.0, r)])]
+        return BenchResult(pd.DataFrame(rows), 1.0, "loss", 0.0, {"uniform_regret": uniform})
+
+    suite = SuiteResult(
+        {
+            "easy": fam({"A": 0.0, "B": 0.4}, uniform=1.0),  # A exact 0: floored at 1 % of the uniform's 1.0
+            "hard": fam({"A": 0.3, "B": 0.1}, uniform=0.0),  # no floor
+        },
+        budgets=(1.0,),
+        seeds=[0],
+    )
+    rob = suite.robustness(1.0)
+    assert rob.loc["A", "worst"] == pytest.approx(3.0) and rob.loc["A", "family"] == "hard"
+    assert rob.loc["B", "worst"] == pytest.approx(0.41 / 0.01) and rob.loc["B", "family"] == "easy"
+    assert rob.loc["A", "geomean"] == pytest.approx(np.sqrt(1.0 * 3.0))
+    assert rob.loc["B", "geomean"] == pytest.approx(np.sqrt(41.0 * 1.0))
+
+
 def test_tiny_suite_runs_resumes_and_saves(tmp_path):
     kw = dict(names=["faithful-vertex"], strategies=["random", "hyperband"], seeds=[0, 1], budgets=[0.5, 1.0])
     first = run_suite(out=tmp_path, **kw)
@@ -145,6 +165,8 @@ def test_tiny_suite_runs_resumes_and_saves(tmp_path):
     assert (tmp_path / "faithful-vertex.png").exists()
     assert first.regrets(1.0).shape == (1, 2)
     assert set(first.cpu_seconds()) == {"random", "hyperband"}
+    assert first.results["faithful-vertex"].meta["uniform_regret"] > 0
+    assert set(summary["robustness"]["1"][0]) == {"strategy", "worst", "family", "geomean"}
     next(iter((tmp_path / "runs").rglob("hyperband.seed1.*"))).unlink()  # an interrupted run: seed 1 incomplete
     partial = collect_suite(tmp_path, **kw)
     assert partial.seeds == [0] and set(partial.results["faithful-vertex"].traces["seed"]) == {0}

@@ -34,7 +34,7 @@ import pandas as pd
 
 from mixscale import strategies as _strategies
 from mixscale.bench.families import LadderProblem, LadderSpec
-from mixscale.bench.harness import BenchResult, checkpoints, run_one
+from mixscale.bench.harness import BenchResult, checkpoints, regret_of, run_one
 from mixscale.errors import ValidationError
 from mixscale.objective import BenchmarkObjective
 
@@ -45,6 +45,8 @@ N_CHECKPOINTS = 40
 #: ... plus these fractions of every judged budget, so that a cut at a budget is judged on (nearly) the last
 #: recommendation before it: a recommendation is recorded after the first query that crosses each checkpoint.
 NEAR_BUDGET = (0.95, 0.98, 0.99, 0.995, 1.0)
+#: In :meth:`SuiteResult.robustness`, regrets below this fraction of the uniform mixture's regret count as equal.
+RATIO_FLOOR = 0.01
 
 
 def checkpoint_grid(budgets: Sequence[float]) -> np.ndarray:
@@ -171,6 +173,33 @@ class SuiteResult:
         key = pd.DataFrame({"speedup": sp.min(axis=1), "ratio": -ratio.fillna(np.inf)})
         return str(key.sort_values(["speedup", "ratio"]).index[0])
 
+    def robustness(self, budget: float) -> pd.DataFrame:
+        r"""Each strategy against the best one on every family, at ``budget``: strategies × (``worst``,
+        ``family``, ``geomean``).
+
+        With :math:`r_{s,f}` the median final regret of strategy :math:`s` on family :math:`f`,
+
+        .. math::
+
+            \rho_{s,f} = \frac{r_{s,f} + \epsilon_f}{\min_{s'} r_{s',f} + \epsilon_f}, \qquad
+            \epsilon_f = 0.01\, r_f(\text{uniform mixture}),
+
+        so 1 is "as good as the best strategy on this family" and regrets within 1 % of the uniform mixture's count
+        as equal (an exact 0 would make every other ratio infinite). ``worst`` is :math:`\max_f \rho_{s,f}` and
+        ``family`` its argmax (the family a strategy should be judged on), ``geomean`` the geometric mean over
+        families. A strategy is only compared with the strategies run beside it."""
+        reg = self.regrets(budget)
+        eps = pd.Series({n: RATIO_FLOOR * abs(r.meta.get("uniform_regret", 0.0)) for n, r in self.results.items()})
+        eps = eps.reindex(reg.index).fillna(0.0)
+        ratio = reg.add(eps, axis=0).div(reg.min(axis=1) + eps, axis=0)
+        return pd.DataFrame(
+            {
+                "worst": ratio.max(axis=0),
+                "family": ratio.idxmax(axis=0),
+                "geomean": np.exp(np.log(ratio).mean(axis=0)),
+            }
+        ).rename_axis("strategy")
+
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds of the runs per strategy, all families together (``nan`` for runs saved without it)."""
         total: dict[str, float] = {}
@@ -198,6 +227,8 @@ class SuiteResult:
                 }
             if all(method in r.strategies for r in self.results.values()):
                 out.setdefault("worst", {})[f"{b:g}"] = self.worst(b, method)
+            rob = self.robustness(b).reset_index()
+            out.setdefault("robustness", {})[f"{b:g}"] = _records(rob)
         return out
 
 
@@ -242,7 +273,14 @@ def _assemble(frames, names, strategies, seeds, budgets, suite_seed) -> SuiteRes
     for n in names:
         obj = _cached_family(n, suite_seed)
         traces = pd.concat([frames[(n, suite_seed, s, seed)] for s in strategies for seed in seeds], ignore_index=True)
-        meta = {"family": n, "structure": describe(n), "strategies": list(strategies), "seeds": seeds}
+        uniform = regret_of(obj, obj.space.mixture_dict(obj.space.uniform_mixture()), float(obj.optimum()[1]))
+        meta = {
+            "family": n,
+            "structure": describe(n),
+            "strategies": list(strategies),
+            "seeds": seeds,
+            "uniform_regret": uniform,
+        }
         results[n] = BenchResult(traces, budgets[-1], obj.metric.name, float(obj.optimum()[1]), meta)
     return SuiteResult(results, budgets, seeds)
 

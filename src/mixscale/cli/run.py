@@ -184,6 +184,8 @@ def _print_suite(result, names: list[str]) -> None:
             best = row.min()
             t.add_row(fam, *(f"[bold]{row[n]:.3g}[/]" if row[n] == best else f"{row[n]:.3g}" for n in names))
         console.print(t)
+        if len(names) > 1:
+            _print_robustness(result.robustness(b), b, seeds)
         if "mfms" not in names or len(names) < 2:
             continue
         sp = result.speedups(b)
@@ -201,6 +203,20 @@ def _print_suite(result, names: list[str]) -> None:
         worst = result.worst(b)
         console.print(f"[bold]worst family at budget {b:g}[/]: {worst}", highlight=False)
         _print_results(result.at(worst, b), names)
+
+
+def _print_robustness(rob, budget: float, seeds: str) -> None:
+    t = Table(
+        title=f"Each strategy against the best one per family at budget {budget:g} ({seeds}): median regret ratio "
+        "(1 = the best; regrets within 1 % of the uniform mixture's count as equal)"
+    )
+    for col in ("strategy", "worst family", "ratio there", "geometric mean over families"):
+        t.add_column(col, justify="left" if col in ("strategy", "worst family") else "right")
+    low = rob["worst"].min()
+    for s, row in rob.iterrows():
+        worst = f"{row['worst']:.2f}"
+        t.add_row(s, row["family"], f"[bold]{worst}[/]" if row["worst"] == low else worst, f"{row['geomean']:.2f}")
+    console.print(t)
 
 
 def _print_results(result, names: list[str]) -> None:
