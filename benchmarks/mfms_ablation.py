@@ -15,6 +15,7 @@ Arms (each a set of ``mfms`` options; everything else is the default):
 * ``positive-ladder`` — ``rank=0``: the ladder kernel can only express positive correlation between rungs.
 * ``cost-threshold`` — ``refine_min_cost=0.2``: after the design, only fidelities costing >= 0.2 target runs.
 * ``big-design`` — ``design_cost=1``: the design may cost a whole target run (the previous default).
+* ``small-design`` — ``design_cost=0.25``: a quarter of a target run, so that more goes to near-target probes early.
 
 Each (family, arm, seed) run is saved under ``--out`` as it finishes, so an interrupted ablation resumes. Printed:
 per family and budget, each arm's median final regret over the seeds, and the baselines' (run once, same seeds) for
@@ -38,6 +39,7 @@ ARMS = {
     "positive-ladder": {"rank": 0},
     "cost-threshold": {"refine_min_cost": 0.2},
     "big-design": {"design_cost": 1.0},
+    "small-design": {"design_cost": 0.25},
 }
 
 
