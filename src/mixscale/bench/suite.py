@@ -273,7 +273,8 @@ def _assemble(frames, names, strategies, seeds, budgets, suite_seed) -> SuiteRes
     for n in names:
         obj = _cached_family(n, suite_seed)
         traces = pd.concat([frames[(n, suite_seed, s, seed)] for s in strategies for seed in seeds], ignore_index=True)
-        uniform = regret_of(obj, obj.space.mixture_dict(obj.space.uniform_mixture()), float(obj.optimum()[1]))
+        optimum = float(obj.optimum()[1])
+        uniform = regret_of(obj, obj.space.mixture_dict(obj.space.uniform_mixture()), optimum)
         meta = {
             "family": n,
             "structure": describe(n),
@@ -281,7 +282,7 @@ def _assemble(frames, names, strategies, seeds, budgets, suite_seed) -> SuiteRes
             "seeds": seeds,
             "uniform_regret": uniform,
         }
-        results[n] = BenchResult(traces, budgets[-1], obj.metric.name, float(obj.optimum()[1]), meta)
+        results[n] = BenchResult(traces, budgets[-1], obj.metric.name, optimum, meta)
     return SuiteResult(results, budgets, seeds)
 
 
