@@ -9,10 +9,12 @@ ALL = ["random", "hyperband", "mfbo", "regmix", "mfms-paper", "mfms"]
 FAST = {"mfms-paper": {"n_init": 6}, "mfms": {"n_init": 4}, "mfbo": {"n_init": 3}}
 
 
-def drive(name, objective, n, seed=0):
+def drive(name, objective, n, seed=0, recommend_every=0):
     s = strategies.create(name, objective.space, objective.cost, True, seed, **FAST.get(name, {}))
     asked = []
     for i in range(n):
+        if recommend_every and i % recommend_every == 0:
+            s.recommend()
         config = s.ask()
         assert isinstance(config, Config)
         w = objective.space.validate_mixture(config.mixture)  # a valid point of the simplex
@@ -42,6 +44,17 @@ def test_same_seed_same_proposals(name, toy_objective):
     assert a == b
     _, c = drive(name, toy_objective, 9, seed=6)
     assert a != c
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_recommendations_do_not_change_the_proposals(name, toy_objective):
+    """A user may ask for the recommendation at any moment (a study's report, a benchmark's checkpoints): the
+    proposals that follow must be those of the run that never asked, or results would depend on when one looked."""
+    _, quiet = drive(name, toy_objective, 10, seed=3)
+    _, every = drive(name, toy_objective, 10, seed=3, recommend_every=1)
+    _, sparse = drive(name, toy_objective, 10, seed=3, recommend_every=3)
+    assert every == quiet
+    assert sparse == quiet
 
 
 def test_random_queries_the_target_and_hyperband_the_target_scale(toy_objective):

@@ -14,7 +14,9 @@ Two phases, one model (an ensemble of GP fits).
    transfer holds at the target"), its twin with the target decoupled from every smaller rung ("the target stands
    alone"), and a second fit of the model whose covariances between the target and the smaller rungs have their
    sign flipped ("the ladder is inverted at the target"; its own warm-started fit, so that it can adapt to the
-   target runs that make it likely). Without target-scale runs the three explain the data equally well, so the
+   target runs that make it likely). Each fit is warm-started from the one the previous ``ask`` made (the first
+   after the design starts cold); only ``ask`` advances that chain, so asking for recommendations, at any moments,
+   never changes what is proposed next. Without target-scale runs the three explain the data equally well, so the
    weights are the prior odds and the averaged mean ranks target mixtures as the fit does; each target-scale run
    shifts them. Candidate target mixtures :math:`T`
    (:meth:`MFMS.candidates`: best posterior means of a Dirichlet pool, local perturbations around the incumbent,
@@ -132,8 +134,11 @@ class MFMS(Strategy):
         self._levels = [self.space.fidelity_coordinates(s.name, self.space.steps[-1])[0] for s in self.space.scales]
         self._ensemble: GPEnsemble | None = None
         self._ensemble_rev = -1
+        #: The warm-start chain: the states of the fits the last ``ask`` used (advanced by :meth:`ask` only).
         self._state: dict | None = None
         self._state_inverted: dict | None = None
+        #: The states of the cached ensemble's fits, which :meth:`ask` commits to the chain.
+        self._fitted_states: tuple[dict | None, dict | None] = (None, None)
         #: Per told run, its warm-start offset group (0: none); see :meth:`_run_ids`.
         self._groups: list[int] = []
         #: Per told run, whether it came from a warm start (``info["warm_start"]``); see :meth:`_design_plan`.
@@ -188,7 +193,8 @@ class MFMS(Strategy):
         arrived)."""
         if self._ensemble_rev != self.history.revision:
             X, Y = self._training_data()
-            model, self._state = self._fit(X, Y, self._state)
+            model, state = self._fit(X, Y, self._state)
+            state_inverted = None
             models = [model]
             if self.members > 1:
                 alone = copy.deepcopy(model)
@@ -198,13 +204,14 @@ class MFMS(Strategy):
                 # Its own maximum-a-posteriori fit, warm-started from its own previous one (from the fit's on the
                 # first ask, when both fits see the same data up to the flip): a copy of the fit with the sign
                 # flipped could not adapt to the target runs that make it likely.
-                inverted, self._state_inverted = self._fit(X, Y, self._state_inverted or self._state, flip_top=True)
+                inverted, state_inverted = self._fit(X, Y, self._state_inverted or state, flip_top=True)
                 models.append(inverted)
             # prior odds: "the ladder's fitted transfer holds at the target" against "the target stands alone" and
             # "the ladder is inverted at the target"
             prior = np.log(np.asarray(self.prior_odds[: len(models)], dtype=float))
             self._ensemble = GPEnsemble(models, [log_posterior(m) + p for m, p in zip(models, prior, strict=True)])
             self._ensemble_rev = self.history.revision
+            self._fitted_states = (state, state_inverted)
         return self._ensemble
 
     def _fit(self, X: torch.Tensor, Y: torch.Tensor, state: dict | None, flip_top: bool = False):
@@ -216,6 +223,12 @@ class MFMS(Strategy):
             _ladder(model).loadings = torch.full((len(self._levels), self.rank), 0.7, dtype=torch.double)
         model = fit_lbfgs(model, warm_state=state, tol_nats=self.fit_tol)
         return model, {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def _commit_fit(self) -> None:
+        """Make the cached ensemble's fits the warm start of the next fit. Only :meth:`ask` does this: a fit made
+        for :meth:`recommend` (during the design, or between asks) is the one the next ask makes from the same
+        chain, so asking for recommendations, at any moments, never changes the proposals."""
+        self._state, self._state_inverted = self._fitted_states
 
     def model(self):
         """The maximum-a-posteriori GP fit (the ensemble's first member)."""
@@ -330,6 +343,7 @@ class MFMS(Strategy):
         if self._in_design():
             return self._design_point()
         posteriors, weights = self.ensemble().active_posteriors()
+        self._commit_fit()
         targets = self.candidates(self.rng, self.n_targets)
         t_feats = self._target_features(targets)
         # queries: the better half of the candidates (best by mean, local moves) and a few uniform draws, at every

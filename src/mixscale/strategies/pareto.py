@@ -186,6 +186,7 @@ class ParetoMFMS(Strategy):
             X = m._target_features(W).unsqueeze(-2)  # (n, 1, d): one batch per point, no n×n test covariance
             with torch.no_grad():
                 post = m.model().posterior(X)
+            m._commit_fit()  # the front's models are never asked: each fit warm-starts the next
             means.append(post.mean.reshape(-1).numpy())
             stds.append(post.variance.reshape(-1).clamp_min(0).sqrt().numpy())
         return np.stack(means, -1), np.stack(stds, -1)
