@@ -38,6 +38,30 @@ def test_speedup_arithmetic_on_hand_made_traces():
     assert final.loc["A", "median_regret"] == pytest.approx(0.05)
 
 
+def test_bootstrap_interval_of_the_median_speedup():
+    """Seeds of both strategies are resampled: an interval around the median, reproducible, on one side of 1 only
+    when every resampled median is (A always 4x faster), and containing 1 when A is faster on half the seeds only."""
+    rows = []
+    for seed in range(8):
+        rows += trace("B", seed, [(1, 0.5), (8, 0.1), (10, 0.1)])
+        rows += trace("A", seed, [(1, 0.3), (2, 0.05), (10, 0.05)])  # reaches 0.1 at 2: 4x on every seed
+        # C: 4x faster on half the seeds, never reaches the target on the others
+        rows += trace("C", seed, [(1, 0.3), (2, 0.05), (10, 0.05)] if seed % 2 else [(1, 0.3), (10, 0.2)])
+    res = BenchResult(pd.DataFrame(rows), budget=10.0, metric="loss", optimum=0.0)
+    a = res.speedup("B", "A", n_boot=200)
+    assert a.lo == pytest.approx(a.median, rel=0.05) and a.hi == pytest.approx(a.median, rel=0.05)
+    assert a.median == pytest.approx(4.0, rel=0.05) and a.settled is True
+    c = res.speedup("B", "C", n_boot=200)
+    assert c.lo <= 1.0 <= c.hi and c.settled is False
+    assert c.lo == 0.0 and c.hi == pytest.approx(4.0, rel=0.05)
+    again = res.speedup("B", "C", n_boot=200)
+    assert (again.lo, again.hi) == (c.lo, c.hi)
+    plain = res.speedup("B", "C")
+    assert np.isnan(plain.lo) and plain.settled is None and plain.median == c.median
+    table = res.speedup_table(["A", "C"], ["B"], n_boot=200)
+    assert table.set_index("method").loc["C", "boot_hi"] == pytest.approx(c.hi)
+
+
 def test_a_method_must_stay_below_the_target_regret():
     rows = trace("B", 0, [(1, 0.5), (10, 0.1)])
     rows += trace("A", 0, [(1, 0.05), (2, 0.4), (6, 0.08), (10, 0.08)])  # a lucky dip does not count

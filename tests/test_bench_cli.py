@@ -70,3 +70,31 @@ def test_report_only_needs_saved_runs(tmp_path):
     assert not (tmp_path / "none").exists()
     result = runner.invoke(app, ["benchmark", "--report-only", "--out", str(tmp_path / "none")])
     assert result.exit_code == 2 and "report-only" in result.output
+
+
+def test_the_speedup_table_says_which_verdicts_these_seeds_do_not_settle(capsys):
+    import pandas as pd
+
+    from mixscale.bench.harness import BenchResult
+    from mixscale.cli.tables import print_results
+
+    def trace(strategy, seed, points):
+        return [
+            {"strategy": strategy, "seed": seed, "cost": c, "queries": i + 1, "regret": r, "ask_seconds": 0.0}
+            for i, (c, r) in enumerate(points)
+        ]
+
+    rows = []
+    for seed in range(8):
+        rows += trace("random", seed, [(1, 0.5), (8, 0.1), (10, 0.1)])
+        rows += trace("hyperband", seed, [(1, 0.3), (3, 0.1), (10, 0.08)])
+        rows += trace(
+            "mfms", seed, [(1, 0.3), (2, 0.05), (10, 0.05)] if seed % 2 else [(1, 0.3), (4, 0.09), (10, 0.09)]
+        )
+    res = BenchResult(pd.DataFrame(rows), budget=10.0, metric="loss", optimum=0.0)
+    print_results(res, ["random", "hyperband", "mfms"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "90%:" in out
+    # below random's final median 0.1 from cost 2 (odd seeds) or 4 (even): 4x or 2x, settled; below hyperband's 0.08
+    # from cost 2 on odd seeds (5x) and never on even ones: not settled
+    assert "Not settled by these 8 seeds (0..7): mfms vs hyperband (the 90 %" in out

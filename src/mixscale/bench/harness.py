@@ -131,7 +131,8 @@ def _run_task(args: tuple) -> pd.DataFrame:
 
 @dataclass
 class Speedup:
-    """Speedup of ``method`` over ``baseline`` with its interquartile range across seeds."""
+    """Speedup of ``method`` over ``baseline`` with its interquartile range across the method's seeds and, when
+    asked for, a bootstrap interval of the median (``lo``, ``hi``; ``nan`` otherwise)."""
 
     baseline: str
     method: str
@@ -141,9 +142,31 @@ class Speedup:
     target_regret: float
     baseline_cost: float
     reached: float  # fraction of the method's seeds that reached the target regret
+    lo: float = float("nan")
+    hi: float = float("nan")
 
     def __str__(self) -> str:
         return f"{self.median:.2f}x [{self.q25:.2f}, {self.q75:.2f}]"
+
+    @property
+    def settled(self) -> bool | None:
+        """Whether the bootstrap interval lies on one side of 1 (``None`` without one)."""
+        if np.isnan(self.lo):
+            return None
+        return bool(self.lo > 1.0 or self.hi < 1.0)
+
+
+def _speedup_ratios(base: np.ndarray, method: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Per seed of the method (rows of ``method``), the speedup over the baseline whose seeds are the rows of
+    ``base``; and the baseline's target regret (its median trace's final value) and the cost from which that trace
+    stays there."""
+    med_b = np.median(base, axis=0)
+    target = float(med_b[-1])
+    c_b = float(grid[np.argmax(_stays_below(med_b, target))])
+    stay = _stays_below(method, target)
+    reached = stay[:, -1]
+    c_a = np.where(reached, grid[np.argmax(stay, axis=1)], np.inf)
+    return np.where(reached, c_b / c_a, 0.0), target, c_b
 
 
 @dataclass
@@ -173,18 +196,39 @@ class BenchResult:
     def grid(self, n: int = 400) -> np.ndarray:
         return np.geomspace(1e-4 * self.budget, self.budget, n)
 
-    def speedup(self, baseline: str, method: str) -> Speedup:
+    def speedup(self, baseline: str, method: str, n_boot: int = 0, level: float = 0.9) -> Speedup:
+        """Median speedup over the method's seeds (the definition in ``DESIGN.md``), its IQR, and with ``n_boot > 0``
+        (and two seeds or more) a ``level`` percentile-bootstrap interval of that median: the seeds of *both*
+        strategies are resampled with replacement (the baseline's median trace, target regret and cost are
+        recomputed in every draw; SciPy's ``stats.bootstrap``, generator seeded with 0, so the interval is
+        reproducible). The IQR says how the method's seeds spread around one baseline target; the interval says how
+        far the median itself could move with other seeds — an interval that contains 1 means these seeds do not
+        settle which strategy is faster."""
+        from scipy import stats
+
         grid = self.grid()
-        med_b = np.median(self.regret_matrix(baseline, grid), axis=0)
-        target = float(med_b[-1])
-        c_b = float(grid[np.argmax(_stays_below(med_b, target))])
-        stay = _stays_below(self.regret_matrix(method, grid), target)
-        reached = stay[:, -1]
-        c_a = np.where(reached, grid[np.argmax(stay, axis=1)], np.inf)
-        ratios = np.where(reached, c_b / c_a, 0.0)
+        base, meth = self.regret_matrix(baseline, grid), self.regret_matrix(method, grid)
+        ratios, target, c_b = _speedup_ratios(base, meth, grid)
         with np.errstate(invalid="ignore"):
             q25, med, q75 = np.quantile(ratios, [0.25, 0.5, 0.75])
-        return Speedup(baseline, method, float(med), float(q25), float(q75), target, c_b, float(reached.mean()))
+        lo = hi = float("nan")
+        if n_boot > 0 and min(len(base), len(meth)) >= 2:  # one seed has no spread to resample
+
+            def median_speedup(ib: np.ndarray, ia: np.ndarray) -> float:
+                return float(np.median(_speedup_ratios(base[ib.astype(int)], meth[ia.astype(int)], grid)[0]))
+
+            ci = stats.bootstrap(
+                (np.arange(len(base)), np.arange(len(meth))),
+                median_speedup,
+                n_resamples=int(n_boot),
+                confidence_level=level,
+                method="percentile",
+                vectorized=False,
+                random_state=np.random.default_rng(0),
+            ).confidence_interval
+            lo, hi = float(ci.low), float(ci.high)
+        reached = float((ratios > 0).mean())
+        return Speedup(baseline, method, float(med), float(q25), float(q75), target, c_b, reached, lo, hi)
 
     def final(self) -> pd.DataFrame:
         """Final regret (median, IQR) and queries per strategy."""
@@ -201,12 +245,14 @@ class BenchResult:
         )
         return df.loc[self.strategies]
 
-    def speedup_table(self, methods: Sequence[str], baselines: Sequence[str]) -> pd.DataFrame:
+    def speedup_table(self, methods: Sequence[str], baselines: Sequence[str], n_boot: int = 1000) -> pd.DataFrame:
+        """One row per (method, baseline): :meth:`speedup` with its 90 % bootstrap interval (``boot_lo``,
+        ``boot_hi``; ``n_boot=0`` skips it)."""
         rows = []
         for m in methods:
             for b in baselines:
                 if m in self.strategies and b in self.strategies and m != b:
-                    s = self.speedup(b, m)
+                    s = self.speedup(b, m, n_boot=n_boot)
                     rows.append(
                         {
                             "method": m,
@@ -217,6 +263,8 @@ class BenchResult:
                             "target_regret": s.target_regret,
                             "baseline_cost": s.baseline_cost,
                             "reached": s.reached,
+                            "boot_lo": s.lo,
+                            "boot_hi": s.hi,
                         }
                     )
         return pd.DataFrame(rows)

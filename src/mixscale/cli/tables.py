@@ -3,6 +3,8 @@ per-family regrets, robustness figures and worst families."""
 
 from __future__ import annotations
 
+import math
+
 from rich.table import Table
 
 from mixscale.cli._common import console
@@ -90,7 +92,8 @@ def print_results(result, names: list[str]) -> None:
         table = result.speedup_table(methods, baselines)
         t = Table(
             title="Speedup = cost the baseline needs to reach its final median regret / cost the method needs "
-            f"(median over {seeds} [IQR])"
+            f"(median over {seeds} [IQR]; below it, the 90 % bootstrap interval of that median, seeds of both "
+            "strategies resampled)"
         )
         t.add_column("method")
         for b in baselines:
@@ -102,6 +105,17 @@ def print_results(result, names: list[str]) -> None:
                     cells.append("—")
                     continue
                 r = table[(table.method == m) & (table.baseline == b)].iloc[0]
-                cells.append(f"{r.speedup:.2f}x [{r.q25:.2f}, {r.q75:.2f}]")
+                interval = "n/a (one seed)" if math.isnan(r.boot_lo) else f"{r.boot_lo:.2f}–{r.boot_hi:.2f}"
+                cells.append(f"{r.speedup:.2f}x [{r.q25:.2f}, {r.q75:.2f}]\n90%: {interval}")
             t.add_row(m, *cells)
         console.print(t)
+        if "mfms" in methods:
+            rows = table[table.method == "mfms"]
+            open_ = rows[~((rows.boot_lo > 1.0) | (rows.boot_hi < 1.0))].baseline.tolist()  # no interval: open
+            if open_:
+                console.print(
+                    f"Not settled by these {seeds}: mfms vs {', '.join(open_)} (the 90 % interval contains 1: other "
+                    "seeds could reverse the verdict; run more with --seeds, or others with --seed-start)."
+                )
+            else:
+                console.print(f"Every mfms speedup's 90 % interval lies on one side of 1 with these {seeds}.")
