@@ -247,7 +247,7 @@ class BenchResult:
 
     def speedup_table(self, methods: Sequence[str], baselines: Sequence[str], n_boot: int = 1000) -> pd.DataFrame:
         """One row per (method, baseline): :meth:`speedup` with its 90 % bootstrap interval (``boot_lo``,
-        ``boot_hi``; ``n_boot=0`` skips it)."""
+        ``boot_hi``, and :attr:`Speedup.settled`; ``n_boot=0`` skips it)."""
         rows = []
         for m in methods:
             for b in baselines:
@@ -265,6 +265,7 @@ class BenchResult:
                             "reached": s.reached,
                             "boot_lo": s.lo,
                             "boot_hi": s.hi,
+                            "settled": s.settled,
                         }
                     )
         return pd.DataFrame(rows)

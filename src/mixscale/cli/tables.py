@@ -111,7 +111,7 @@ def print_results(result, names: list[str]) -> None:
         console.print(t)
         if "mfms" in methods:
             rows = table[table.method == "mfms"]
-            open_ = rows[~((rows.boot_lo > 1.0) | (rows.boot_hi < 1.0))].baseline.tolist()  # no interval: open
+            open_ = rows[rows.settled != True].baseline.tolist()  # noqa: E712 (None, no interval, is open too)
             if open_:
                 console.print(
                     f"Not settled by these {seeds}: mfms vs {', '.join(open_)} (the 90 % interval contains 1: other "
