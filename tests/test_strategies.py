@@ -81,6 +81,25 @@ def test_regmix_uses_one_proxy_and_recommends_a_mixture(toy_objective):
     assert "regression" in rec.source
 
 
+def test_regmix_gp_ranks_by_the_gp_posterior_mean_and_warm_starts_its_refits():
+    import torch
+
+    from mixscale.strategies.regmix import _Regressor
+
+    rng = np.random.default_rng(0)
+    W = rng.dirichlet(np.ones(4), 60)
+    y = (W - np.array([0.4, 0.3, 0.2, 0.1])) ** 2 @ np.ones(4) + 0.01 * rng.standard_normal(60)
+    reg = _Regressor("gp", 0).fit(W, y)
+    Z = rng.dirichlet(np.ones(4), 5000)
+    with torch.no_grad():
+        expected = reg.gp.posterior(torch.from_numpy(np.sqrt(Z))).mean.squeeze(-1).numpy()
+    assert np.allclose(reg.predict(Z), expected, atol=1e-9)
+    state = {k: v.detach().clone() for k, v in reg.gp.state_dict().items()}
+    warm = _Regressor("gp", 0, state).fit(W, y)  # starts at the optimum: stays there
+    ls = lambda r: r.gp.covar_module.lengthscale.detach().numpy()  # noqa: E731
+    assert np.allclose(ls(warm), ls(reg), rtol=1e-2)
+
+
 def test_maximized_metrics_are_flipped(toy_objective):
     s = strategies.create("random", toy_objective.space, toy_objective.cost, minimize=False, seed=0)
     for v in (1.0, 3.0, 2.0):
