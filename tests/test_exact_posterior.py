@@ -102,3 +102,34 @@ def test_knowledge_gradient_equals_the_joint_covariance_computation(members):
     assert torch.allclose(both, ref, rtol=0, atol=1e-8 * float(ref.max()))
     # models and their cached posteriors give the same numbers
     assert torch.equal(ensemble_knowledge_gradient(models, weights, q, t, chunk=7), both)
+
+
+def test_mfms_paper_expected_improvement_is_botorchs():
+    """mfms-paper's EI over logits, from ExactPosterior, equals BoTorch's ExpectedImprovement, gradients too."""
+    import warnings
+
+    from botorch.acquisition import ExpectedImprovement
+
+    from mixscale.strategies.mfms_paper import _EIOverLogits
+    from mixscale.surrogates.gp import fit_adam, paper_model
+
+    rng = np.random.default_rng(1)
+    W = simplex.sample_dirichlet(rng, 30, 4)
+    u, v = rng.uniform(size=30), rng.uniform(size=30)
+    y = ((W - 0.25) ** 2).sum(1) - 0.3 * u - 0.1 * v + 0.01 * rng.standard_normal(30)
+    model = fit_adam(paper_model(torch.from_numpy(np.column_stack([W, u, v])), torch.from_numpy(y)[:, None]))
+    X = torch.from_numpy(np.column_stack([rng.uniform(-3, 3, (50, 4)), rng.uniform(size=(50, 2))]))[:, None, :]
+    ours = _EIOverLogits(model, y.min(), 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ei = ExpectedImprovement(model, best_f=y.min(), maximize=False)
+
+    def botorch_ei(X):
+        return ei(torch.cat([torch.softmax(X[..., :4], dim=-1), X[..., 4:]], dim=-1))
+
+    Xa, Xb = X.clone().requires_grad_(True), X.clone().requires_grad_(True)
+    a, b = ours(Xa), botorch_ei(Xb)
+    assert torch.allclose(a, b, rtol=1e-6, atol=1e-12) and (b > 0).any()
+    a.sum().backward()
+    b.sum().backward()
+    assert torch.allclose(Xa.grad, Xb.grad, rtol=1e-5, atol=1e-10)

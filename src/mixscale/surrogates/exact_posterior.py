@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import gpytorch
 import torch
 from gpytorch.likelihoods import GaussianLikelihood
 from linear_operator.utils.cholesky import psd_safe_cholesky
@@ -68,8 +69,10 @@ class ExactPosterior:
             self.noise = float(noise.mean() * self.scale**2)
 
     def _cross(self, Z: torch.Tensor) -> torch.Tensor:
-        """:math:`k(X, Z)`, ``(n, m)``."""
-        return self.covar(self.X, Z).to_dense()
+        """:math:`k(X, Z)`, ``(n, m)`` (evaluated eagerly: GPyTorch's lazy kernel tensors cost more in bookkeeping
+        than in arithmetic at these sizes)."""
+        with gpytorch.settings.lazily_evaluate_kernels(False):
+            return self.covar(self.X, Z).to_dense()
 
     def _mean(self, Z: torch.Tensor, k_xz: torch.Tensor) -> torch.Tensor:
         return self.offset + self.scale * (self.mean_module(Z) + k_xz.transpose(-1, -2) @ self.alpha)
@@ -88,14 +91,24 @@ class ExactPosterior:
     @torch.no_grad()
     def variance(self, c: Conditioned) -> torch.Tensor:
         """Posterior variance of the latent function at ``c.Z`` in output units (not clamped)."""
-        prior = self.covar(c.Z, diag=True)
+        with gpytorch.settings.lazily_evaluate_kernels(False):
+            prior = self.covar(c.Z, diag=True)
         return (prior - (c.whitened**2).sum(-2)) * self.scale**2
 
     @torch.no_grad()
     def covariance(self, a: Conditioned, b: Conditioned) -> torch.Tensor:
         """Posterior covariance :math:`\\operatorname{Cov}(f(a.Z), f(b.Z))` in output units, ``(len(a), len(b))``."""
-        prior = self.covar(a.Z, b.Z).to_dense()
+        with gpytorch.settings.lazily_evaluate_kernels(False):
+            prior = self.covar(a.Z, b.Z).to_dense()
         return (prior - a.whitened.transpose(-1, -2) @ b.whitened) * self.scale**2
+
+    def mean_variance_differentiable(self, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`mean_variance` with autograd through ``Z`` (for acquisition functions optimized by gradient)."""
+        k_xz = self._cross(Z)
+        A = torch.linalg.solve_triangular(self.L, k_xz, upper=False)
+        with gpytorch.settings.lazily_evaluate_kernels(False):
+            prior = self.covar(Z, diag=True)
+        return self._mean(Z, k_xz), ((prior - (A**2).sum(-2)) * self.scale**2).clamp_min(1e-10)
 
     @torch.no_grad()
     def mean_variance(self, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
