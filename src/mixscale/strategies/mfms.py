@@ -139,6 +139,8 @@ class MFMS(Strategy):
         self._state_inverted: dict | None = None
         #: The states of the cached ensemble's fits, which :meth:`ask` commits to the chain.
         self._fitted_states: tuple[dict | None, dict | None] = (None, None)
+        #: The last design-time fit's states (the design's recommendations chain among themselves).
+        self._design_states: tuple[dict | None, dict | None] = (None, None)
         #: Per told run, its warm-start offset group (0: none); see :meth:`_run_ids`.
         self._groups: list[int] = []
         #: Per told run, whether it came from a warm start (``info["warm_start"]``); see :meth:`_design_plan`.
@@ -193,7 +195,11 @@ class MFMS(Strategy):
         arrived)."""
         if self._ensemble_rev != self.history.revision:
             X, Y = self._training_data()
-            model, state = self._fit(X, Y, self._state)
+            # During the design no ask fits a model: a fit there serves a recommendation only, and is warm-started
+            # from the previous design-time fit (its own chain; ask's chain starts cold after the design).
+            design = self._in_design()
+            start, start_inverted = self._design_states if design else (self._state, self._state_inverted)
+            model, state = self._fit(X, Y, start)
             state_inverted = None
             models = [model]
             if self.members > 1:
@@ -204,14 +210,17 @@ class MFMS(Strategy):
                 # Its own maximum-a-posteriori fit, warm-started from its own previous one (from the fit's on the
                 # first ask, when both fits see the same data up to the flip): a copy of the fit with the sign
                 # flipped could not adapt to the target runs that make it likely.
-                inverted, state_inverted = self._fit(X, Y, self._state_inverted or state, flip_top=True)
+                inverted, state_inverted = self._fit(X, Y, start_inverted or state, flip_top=True)
                 models.append(inverted)
             # prior odds: "the ladder's fitted transfer holds at the target" against "the target stands alone" and
             # "the ladder is inverted at the target"
             prior = np.log(np.asarray(self.prior_odds[: len(models)], dtype=float))
             self._ensemble = GPEnsemble(models, [log_posterior(m) + p for m, p in zip(models, prior, strict=True)])
             self._ensemble_rev = self.history.revision
-            self._fitted_states = (state, state_inverted)
+            if design:
+                self._design_states = (state, state_inverted)
+            else:
+                self._fitted_states = (state, state_inverted)
         return self._ensemble
 
     def _fit(self, X: torch.Tensor, Y: torch.Tensor, state: dict | None, flip_top: bool = False):
