@@ -32,6 +32,7 @@ class _Regressor:
 
     def __init__(self, kind: str, seed: int, warm_state: dict | None = None) -> None:
         self.kind, self.seed, self.warm_state = kind, seed, warm_state
+        self._posterior = None  # the GP's ExactPosterior, made at the first predict
 
     def fit(self, W: np.ndarray, y: np.ndarray) -> _Regressor:
         if self.kind == "lightgbm":
@@ -67,7 +68,6 @@ class _Regressor:
             model = SingleTaskGP(X, torch.from_numpy(y)[:, None], outcome_transform=Standardize(m=1))
             tol = None if self.warm_state is None else 0.002
             self.gp = fit_lbfgs(model, warm_state=self.warm_state, tol_nats=tol)
-            self._posterior = None
         else:
             raise ValueError(f"unknown regressor {self.kind!r} (known: {REGRESSORS})")
         return self
@@ -86,7 +86,7 @@ class _Regressor:
 
         # The 25,000-mixture ranking needs means only: one Cholesky factor, then k(X, Z) alpha per chunk
         # (BoTorch's posterior() builds the joint train + test kernel for every chunk).
-        if getattr(self, "_posterior", None) is None:
+        if self._posterior is None:
             self._posterior = ExactPosterior(self.gp)
         X = torch.from_numpy(simplex.hellinger(W))
         with torch.no_grad():

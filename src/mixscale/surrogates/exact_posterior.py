@@ -102,6 +102,11 @@ class ExactPosterior:
             prior = self.covar(a.Z, b.Z).to_dense()
         return (prior - a.whitened.transpose(-1, -2) @ b.whitened) * self.scale**2
 
+    @torch.no_grad()
+    def mean_variance(self, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and latent variance at ``Z`` in output units (variance clamped at GPyTorch's 1e-10)."""
+        return self.mean_variance_differentiable(Z)
+
     def mean_variance_differentiable(self, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`mean_variance` with autograd through ``Z`` (for acquisition functions optimized by gradient)."""
         k_xz = self._cross(Z)
@@ -109,9 +114,3 @@ class ExactPosterior:
         with gpytorch.settings.lazily_evaluate_kernels(False):
             prior = self.covar(Z, diag=True)
         return self._mean(Z, k_xz), ((prior - (A**2).sum(-2)) * self.scale**2).clamp_min(1e-10)
-
-    @torch.no_grad()
-    def mean_variance(self, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and latent variance at ``Z`` in output units (variance clamped at GPyTorch's 1e-10)."""
-        c = self.condition(Z)
-        return c.mean, self.variance(c).clamp_min(1e-10)
