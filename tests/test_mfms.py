@@ -236,3 +236,33 @@ def test_warm_refit_with_a_nat_tolerance_ends_near_the_full_refit():
     full = log_posterior(fit_lbfgs(model(60), warm_state=state))
     loose = log_posterior(fit_lbfgs(model(60), warm_state=state, tol_nats=0.002))
     assert loose > full - 0.05  # nats: the tolerance stops a flat tail of iterations, not the fit itself
+
+
+def _known_mean(s, target: np.ndarray, penalty: np.ndarray) -> None:
+    """Replace ``s``'s target posterior by a known convex mean (a bowl around ``target`` plus a linear penalty) with
+    a constant posterior sd of 0.01, so that :meth:`MFMS._optimum` can be checked against the true minimizer."""
+
+    def mean(W):
+        W = np.atleast_2d(W)
+        return ((W - target) ** 2).sum(-1) + W @ penalty
+
+    s._target_mu = mean
+    s._target_mean = lambda W: (mean(W), np.full(len(np.atleast_2d(W)), 0.01))
+    s._mean_and_grad = lambda W: (mean(W), 2 * (np.atleast_2d(W) - target) + penalty)
+
+
+def test_active_set_search_reaches_a_face_optimum_exactly_and_keeps_domains_that_matter():
+    space = Space(["a", "b", "c", "d"], [("s", 1e6, 1e4), ("l", 1.6e7, 1e4)], [100, 1000])
+    s = strategies.create("mfms", space, None, True, 0, n_init=0)
+    start = np.full((1, 4), 0.25)
+    # optimum (0.8, 0.2, 0, 0): c and d only hurt (KKT: gradient 0 on the support, 0.3 off it)
+    _known_mean(s, np.array([0.8, 0.2, 0.0, 0.0]), np.array([0.0, 0.0, 0.3, 0.3]))
+    w = s._optimum(start)
+    assert w[2] == 0.0 and w[3] == 0.0
+    assert np.allclose(w, [0.8, 0.2, 0.0, 0.0], atol=0.02)
+    # optimum (0.6, 0.3, 0.1, 0): dropping c (below the face weight) makes the mean worse, so it stays
+    _known_mean(s, np.array([0.6, 0.3, 0.1, 0.0]), np.array([0.0, 0.0, 0.0, 0.3]))
+    w = s._optimum(start)
+    assert w[3] == 0.0 and abs(w[2] - 0.1) < 0.03
+    with pytest.raises(ValidationError, match="face_weight"):
+        strategies.create("mfms", space, None, True, 0, face_weight=1.5)

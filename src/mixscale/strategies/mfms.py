@@ -33,9 +33,13 @@ or with warm runs that cover every domain, the design is as above.
 
 ``recommend`` returns the mixture with the best *averaged* posterior mean at the target (the transfer uncertainty
 is in it: while the members disagree, it does not follow the small rungs alone), found by projected gradient
-descent on the simplex from the best candidates — the Euclidean projection (Duchi et al., 2008) lands on faces,
-so optimal mixtures with exact zeros are returned as such — with near-zero weights snapped to zero when that does
-not worsen the mean. Why each choice: ``docs/benchmark.md`` ("mfms design").
+descent on the simplex from the best candidates — the Euclidean projection (Duchi et al., 2008) lands on faces —
+and then an active-set search over faces (:meth:`MFMS._optimum`): each domain below ``face_weight`` is removed in
+turn, the mean re-optimized on the face it leaves, and the best removal kept if the mean does not get worse; last,
+weights below 0.03 are snapped to 0 while the mean stays within a twentieth of a posterior sd. Optima on a vertex,
+an edge or a face are thus returned with exact zeros. ``recommend_kappa > 0``
+ranks by the pessimistic ``mean + κ·sd`` instead (an option, not the default: ``docs/benchmark.md``, session 10).
+Why each choice: ``docs/benchmark.md`` ("mfms design").
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from mixscale import simplex
 from mixscale.errors import ValidationError
 from mixscale.space import Config, Space
 from mixscale.strategies.base import Recommendation, Strategy
@@ -65,8 +70,10 @@ class MFMS(Strategy):
     ``fixed_cost``: a per-query overhead (target-run units) added to every query's cost in the acquisition only (Wu
     et al., 2019), ``fit_tol``: the warm-started refit stops once an L-BFGS iteration gains less than about this
     many nats of log posterior (:func:`~mixscale.surrogates.gp.fit_lbfgs`; ``None``: scipy's default tolerance,
-    i.e. nearly always 40 iterations), and ``warm_design``: design runs per domain that every warm-start run left
-    at 0 (:meth:`_design_plan`)."""
+    i.e. nearly always 40 iterations), ``warm_design``: design runs per domain that every warm-start run left
+    at 0 (:meth:`_design_plan`), ``face_weight``: the recommendation's active-set search tries removing domains
+    below this weight (a bound on its work; :meth:`_optimum`), and ``recommend_kappa``: recommend by
+    ``mean + κ·sd`` at the target (default 0: the mean)."""
 
     name = "mfms"
 
@@ -91,6 +98,8 @@ class MFMS(Strategy):
         fit_tol: float | None = 0.002,
         warm_design: int = 6,
         prior_odds: tuple[float, ...] = (4.0, 1.0, 1.0),
+        recommend_kappa: float = 0.0,
+        face_weight: float = 0.15,
     ) -> None:
         super().__init__(space, cost, minimize, seed)
         self.fixed_cost = float(fixed_cost)
@@ -108,6 +117,12 @@ class MFMS(Strategy):
         self.prior_odds = tuple(float(p) for p in prior_odds)
         self.refine_min_cost = float(refine_min_cost)
         self.design_cost = float(design_cost)
+        if not float(recommend_kappa) >= 0.0:
+            raise ValidationError("recommend_kappa", f"must be >= 0 posterior sds, got {recommend_kappa!r}")
+        self.recommend_kappa = float(recommend_kappa)
+        if not 0.0 <= float(face_weight) <= 1.0:
+            raise ValidationError("face_weight", f"must be in [0, 1], got {face_weight!r}")
+        self.face_weight = float(face_weight)
         self.members, self.rank = int(members), int(rank)
         if fit_tol is not None and not float(fit_tol) > 0.0:
             raise ValidationError("fit_tol", f"must be > 0 nats or None, got {fit_tol!r}")
@@ -378,9 +393,18 @@ class MFMS(Strategy):
             return self._best_observed()
         rng = np.random.default_rng([self.seed, len(self.history), 7])
         W = self.candidates(rng, 256)
-        mean = self._target_mu(W)
-        starts = W[np.argsort(mean)[:3]]
-        w = self._descend(starts)
+        if self.recommend_kappa > 0:
+            mean, sd = self._target_mean(W)
+            score = mean + self.recommend_kappa * sd
+            starts = W[np.argsort(score)[:3]]
+            polished = np.vstack([self._optimum(starts[i : i + 1]) for i in range(len(starts))])
+            options = np.vstack([starts, polished])
+            om, osd = self._target_mean(options)
+            w = options[int(np.argmin(om + self.recommend_kappa * osd))]
+        else:
+            mean = self._target_mu(W)
+            starts = W[np.argsort(mean)[:3]]
+            w = self._optimum(starts)
         m, s = self._target_mean(w[None])
         return Recommendation(self.space.mixture_dict(w), self._external(float(m[0])), float(s[0]), "posterior mean")
 
@@ -397,30 +421,62 @@ class MFMS(Strategy):
             (grad,) = torch.autograd.grad(mean.sum(), w)
         return mean.detach().numpy(), grad.numpy()
 
-    def _descend(self, starts: np.ndarray, iters: int = 12) -> np.ndarray:
-        """Projected gradient descent of the averaged target mean on the simplex from each start (backtracking step
-        per start), then weights below 0.03 snapped to exact zeros where the mean stays within 0.05 posterior sd."""
-        W = self.space.project(np.asarray(starts, dtype=float))
+    def _project(self, W: np.ndarray, support: np.ndarray | None) -> np.ndarray:
+        """Euclidean projection onto the feasible set, or (unconstrained spaces) onto the faces of the simplex
+        spanned by each row's ``support``: coordinates outside it are sent to -inf first, so they project to 0."""
+        if support is None:
+            return self.space.project(W)
+        return simplex.project(np.where(support, W, -1e9))
+
+    def _descend(
+        self, starts: np.ndarray, iters: int = 12, support: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Projected gradient descent of the averaged target mean from each start (backtracking step per start),
+        on the feasible set or on each row's face (``support``); returns the end points and their means."""
+        W = self._project(np.asarray(starts, dtype=float), support)
         f, g = self._mean_and_grad(W)
         step = np.full(len(W), 0.05)
         for _ in range(iters if g is not None else 0):
-            gn = g / (np.linalg.norm(g, axis=1, keepdims=True) + 1e-12)
-            trial = self.space.project(W - step[:, None] * gn)
+            # the gradient's part that can move: not out of the face, not below 0 (where the Hellinger embedding's
+            # slope is unbounded and would swamp every other coordinate once normalized)
+            d = np.where(((W <= 0.0) & (g > 0.0)) | (False if support is None else ~support), 0.0, g)
+            gn = d / (np.linalg.norm(d, axis=1, keepdims=True) + 1e-12)
+            trial = self._project(W - step[:, None] * gn, support)
             ft, gt = self._mean_and_grad(trial)
             better = ft < f
             W[better], f[better], g[better] = trial[better], ft[better], gt[better]
             step = np.where(better, step * 1.5, step * 0.4)
             if step.max() < 1e-4:
                 break
-        w = W[int(np.argmin(f))]
-        best = float(f.min())
-        # Snap small weights to 0, smallest first, while the mean stays within a twentieth of a posterior standard
-        # deviation: the model cannot tell such mixtures apart, and the one without the domain is the simpler.
+        return W, f
+
+    def _optimum(self, starts: np.ndarray) -> np.ndarray:
+        """The averaged target mean's minimizer: projected descent from ``starts``, then (unconstrained spaces) an
+        active-set search over faces — each round tries removing every domain below ``face_weight``, re-optimizes
+        the mean on the face each removal leaves, and keeps the best removal if the mean does not get worse — and
+        last, weights below 0.03 snapped to 0, smallest first, while the mean stays within a twentieth of a
+        posterior standard deviation (the model cannot tell such mixtures apart, and the one without the domain is
+        the simpler; on a constrained space only where that stays feasible)."""
+        W, f = self._descend(starts)
+        i = int(np.argmin(f))
+        w, best = W[i], float(f[i])
+        if not (self.space.constrained or self.embedding == "ilr"):
+            while np.count_nonzero(w) > 1:
+                drop = [j for j in np.argsort(w) if 0.0 < w[j] < self.face_weight]
+                if not drop:
+                    break
+                support = np.repeat((w > 0)[None], len(drop), axis=0)
+                support[np.arange(len(drop)), drop] = False
+                Wf, ff = self._descend(np.where(support, w, 0.0), iters=8, support=support)
+                j = int(np.argmin(ff))
+                if float(ff[j]) > best:
+                    break
+                w, best = Wf[j], float(ff[j])
         tol = 0.05 * float(self._target_mean(w[None])[1][0])
-        for i in np.argsort(w):
-            if 0.0 < w[i] < 0.03:
+        for j in np.argsort(w):
+            if 0.0 < w[j] < 0.03:
                 trial = w.copy()
-                trial[i] = 0.0
+                trial[j] = 0.0
                 trial /= trial.sum()
                 if not self.space.is_feasible(trial[None], 1e-9)[0]:
                     continue
