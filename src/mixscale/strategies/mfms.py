@@ -34,10 +34,10 @@ or with warm runs that cover every domain, the design is as above.
 ``recommend`` returns the mixture with the best *averaged* posterior mean at the target (the transfer uncertainty
 is in it: while the members disagree, it does not follow the small rungs alone), found by projected gradient
 descent on the simplex from the best candidates — the Euclidean projection (Duchi et al., 2008) lands on faces —
-and then an active-set search over faces (:meth:`MFMS._optimum`): each domain below ``face_weight`` is removed in
-turn, the mean re-optimized on the face it leaves, and the best removal kept if the mean does not get worse; last,
-weights below 0.03 are snapped to 0 while the mean stays within a twentieth of a posterior sd. Optima on a vertex,
-an edge or a face are thus returned with exact zeros. ``recommend_kappa > 0``
+and then an active-set search over faces (:mod:`~mixscale.surrogates.mean_minimizer`): each domain below
+``face_weight`` is removed in turn, the mean re-optimized on the face it leaves, and the best removal kept if the
+mean does not get worse; last, weights below 0.03 are snapped to 0 while the mean stays within a twentieth of a
+posterior sd. Optima on a vertex, an edge or a face are thus returned with exact zeros. ``recommend_kappa > 0``
 ranks by the pessimistic ``mean + κ·sd`` instead (an option, not the default: ``docs/benchmark.md``, session 10).
 Why each choice: ``docs/benchmark.md`` ("mfms design").
 """
@@ -50,7 +50,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from mixscale import simplex
 from mixscale.errors import ValidationError
 from mixscale.space import Config, Space
 from mixscale.strategies.base import Recommendation, Strategy
@@ -58,6 +57,7 @@ from mixscale.surrogates.ensemble import GPEnsemble, log_posterior
 from mixscale.surrogates.features import curve_points, features
 from mixscale.surrogates.gp import ScaleLadderKernel, fit_lbfgs, mfms_model
 from mixscale.surrogates.knowledge_gradient import ensemble_knowledge_gradient
+from mixscale.surrogates.mean_minimizer import minimize_mean
 
 
 class MFMS(Strategy):
@@ -421,69 +421,18 @@ class MFMS(Strategy):
             (grad,) = torch.autograd.grad(mean.sum(), w)
         return mean.detach().numpy(), grad.numpy()
 
-    def _project(self, W: np.ndarray, support: np.ndarray | None) -> np.ndarray:
-        """Euclidean projection onto the feasible set, or (unconstrained spaces) onto the faces of the simplex
-        spanned by each row's ``support``: coordinates outside it are sent to -inf first, so they project to 0."""
-        if support is None:
-            return self.space.project(W)
-        return simplex.project(np.where(support, W, -1e9))
-
-    def _descend(
-        self, starts: np.ndarray, iters: int = 12, support: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Projected gradient descent of the averaged target mean from each start (backtracking step per start),
-        on the feasible set or on each row's face (``support``); returns the end points and their means."""
-        W = self._project(np.asarray(starts, dtype=float), support)
-        f, g = self._mean_and_grad(W)
-        step = np.full(len(W), 0.05)
-        for _ in range(iters if g is not None else 0):
-            # the gradient's part that can move: not out of the face, not below 0 (where the Hellinger embedding's
-            # slope is unbounded and would swamp every other coordinate once normalized)
-            d = np.where(((W <= 0.0) & (g > 0.0)) | (False if support is None else ~support), 0.0, g)
-            gn = d / (np.linalg.norm(d, axis=1, keepdims=True) + 1e-12)
-            trial = self._project(W - step[:, None] * gn, support)
-            ft, gt = self._mean_and_grad(trial)
-            better = ft < f
-            W[better], f[better], g[better] = trial[better], ft[better], gt[better]
-            step = np.where(better, step * 1.5, step * 0.4)
-            if step.max() < 1e-4:
-                break
-        return W, f
-
     def _optimum(self, starts: np.ndarray) -> np.ndarray:
-        """The averaged target mean's minimizer: projected descent from ``starts``, then (unconstrained spaces) an
-        active-set search over faces — each round tries removing every domain below ``face_weight``, re-optimizes
-        the mean on the face each removal leaves, and keeps the best removal if the mean does not get worse — and
-        last, weights below 0.03 snapped to 0, smallest first, while the mean stays within a twentieth of a
-        posterior standard deviation (the model cannot tell such mixtures apart, and the one without the domain is
-        the simpler; on a constrained space only where that stays feasible)."""
-        W, f = self._descend(starts)
-        i = int(np.argmin(f))
-        w, best = W[i], float(f[i])
-        if not (self.space.constrained or self.embedding == "ilr"):
-            while np.count_nonzero(w) > 1:
-                drop = [j for j in np.argsort(w) if 0.0 < w[j] < self.face_weight]
-                if not drop:
-                    break
-                support = np.repeat((w > 0)[None], len(drop), axis=0)
-                support[np.arange(len(drop)), drop] = False
-                Wf, ff = self._descend(np.where(support, w, 0.0), iters=8, support=support)
-                j = int(np.argmin(ff))
-                if float(ff[j]) > best:
-                    break
-                w, best = Wf[j], float(ff[j])
-        tol = 0.05 * float(self._target_mean(w[None])[1][0])
-        for j in np.argsort(w):
-            if 0.0 < w[j] < 0.03:
-                trial = w.copy()
-                trial[j] = 0.0
-                trial /= trial.sum()
-                if not self.space.is_feasible(trial[None], 1e-9)[0]:
-                    continue
-                ft = float(self._target_mu(trial[None])[0])
-                if ft <= best + tol:
-                    w, best = trial, min(best, ft)
-        return w
+        """The averaged target mean's minimizer from ``starts``
+        (:func:`~mixscale.surrogates.mean_minimizer.minimize_mean`; snap tolerance 0.05 posterior sd)."""
+        return minimize_mean(
+            self.space,
+            self._mean_and_grad,
+            self._target_mu,
+            starts,
+            tol=lambda w: 0.05 * float(self._target_mean(w[None])[1][0]),
+            face_weight=self.face_weight,
+            faces=self.embedding != "ilr",
+        )
 
 
 def _ladder(model) -> ScaleLadderKernel:
