@@ -406,7 +406,8 @@ class MFMS(Strategy):
             starts = W[np.argsort(mean)[:3]]
             w = self._optimum(starts)
         m, s = self._target_mean(w[None])
-        return Recommendation(self.space.mixture_dict(w), self._external(float(m[0])), float(s[0]), "posterior mean")
+        source = "posterior mean" if not self.recommend_kappa else f"posterior mean + {self.recommend_kappa:g} sd"
+        return Recommendation(self.space.mixture_dict(w), self._external(float(m[0])), float(s[0]), source)
 
     # ------------------------------------------------------- anytime optimum
     def _mean_and_grad(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
