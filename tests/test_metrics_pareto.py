@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from mixscale import strategies
 from mixscale.errors import ValidationError
@@ -51,6 +52,24 @@ def test_front_points_do_not_dominate_each_other(driven):
     # the front runs from the a-heavy end (low loss:a) to the b-heavy end (low loss:b)
     assert rec.front[0].mixture["a"] > rec.front[-1].mixture["a"]
     assert rec.front[-1].mixture["b"] > rec.front[0].mixture["b"]
+
+
+def test_the_front_reaches_the_edge_where_the_true_front_lies(driven):
+    """Here the true front is the edge c = 0 (loss:a = (1 - a)^2, loss:b = 2 (1 - b)^2 plus a shared level). The
+    Chebyshev sweep's projected descent lands on that face; a Dirichlet pool alone almost never has c = 0, and its
+    front held 54 % of the true hypervolume after these ten runs (the sweep's: 94 %)."""
+    from botorch.utils.multi_objective.hypervolume import Hypervolume
+
+    W = np.array([[p.mixture[d] for d in "abc"] for p in driven.recommend().front])
+    true_values = lambda a, b: np.stack([(1 - a) ** 2, 2 * (1 - b) ** 2], -1)  # noqa: E731
+    edge = np.linspace(0.0, 1.0, 2001)
+    ref = torch.tensor([1.1, 2.2], dtype=torch.double)
+
+    def hv(Y):
+        return Hypervolume(-ref).compute(-torch.as_tensor(Y[(Y < ref.numpy()).all(1)]))
+
+    assert hv(true_values(W[:, 0], W[:, 1])) >= 0.85 * hv(true_values(edge, 1 - edge))
+    assert np.median(W[:, 2]) < 0.06
 
 
 def test_weights_pick_their_end_of_the_front(driven):

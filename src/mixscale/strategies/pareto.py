@@ -18,8 +18,19 @@ Every evaluation reports all metrics (:attr:`~mixscale.objective.Observation.met
 * **models** each metric with its own copy of the ``mfms`` GP (same scale-ladder and learning-curve kernels, its
   own hyperparameters), refit when data arrive;
 * **recommends** the estimated Pareto front at the target: the non-dominated set of posterior means over a pool of
-  mixtures (Dirichlet draws, observed mixtures, local refinement of the front), thinned to ``n_front`` points
-  spread along it, each with its predicted value and standard deviation per metric (:class:`ParetoPoint`).
+  mixtures (Dirichlet draws, observed mixtures, local refinement of the front) and of the minimizers of
+  ``2 n_front`` augmented Chebyshev scalarizations of the means,
+
+  .. math::
+
+      \min_{w \in P}\ \max_i \lambda_i \frac{\mu_i(w) - z_i}{r_i} + 0.01 \sum_i \lambda_i \frac{\mu_i(w) - z_i}{r_i}
+
+  (:math:`z` the pool's ideal point, :math:`r_i` the means' spread over the pool; every Pareto-optimal point
+  minimizes one, convex part of the front or not), each found by projected gradient descent from the best pool
+  mixture for its :math:`\lambda` (:func:`~mixscale.surrogates.mean_minimizer.descend`: the projection lands on
+  faces, where fronts of mixture problems often lie — a Dirichlet pool almost never has an exact zero). The front
+  is thinned to ``n_front`` points spread along it, each with its predicted value and standard deviation per
+  metric (:class:`ParetoPoint`).
   ``recommend(weights={...})`` returns the one point of the front minimizing that weighting
   (a :class:`~mixscale.scalarization.Scalarization` of the posterior means, normalized by their spread across the
   pool unless the weights say otherwise); ``recommend()`` the equal-weight compromise, with the front attached.
@@ -40,6 +51,8 @@ from mixscale.scalarization import Scalarization, metric_direction
 from mixscale.space import Config, Space
 from mixscale.strategies.base import History, Recommendation, Strategy
 from mixscale.strategies.mfms import MFMS
+from mixscale.surrogates.exact_posterior import ExactPosterior
+from mixscale.surrogates.mean_minimizer import descend
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,8 @@ class ParetoMFMS(Strategy):
         self._curves: list[list[tuple | None]] = []
         self._asks = 0
         self._offset_groups: list[int] = []
+        #: Each metric's fit as an :class:`ExactPosterior` (set by :meth:`_sweep`, for the means' gradients).
+        self._posteriors: list[ExactPosterior] = []
 
     # ------------------------------------------------------------------ data
     def _on_tell(self, config: Config, observation: Observation) -> None:
@@ -200,9 +215,62 @@ class ParetoMFMS(Strategy):
         front = np.flatnonzero(non_dominated(mu))
         if len(front) > 16:
             front = front[np.linspace(0, len(front) - 1, 16).round().astype(int)]
-        local = np.vstack([self.space.perturb(rng, W[i], 24, 0.03) for i in front])
+        local = np.vstack([self.space.perturb(rng, W[i], 24, 0.03) for i in front] + [self._sweep(W, mu)])
         lmu, lsd = self.predict(local)
         return np.vstack([W, local]), np.vstack([mu, lmu]), np.vstack([sd, lsd])
+
+    def _lambdas(self, n: int) -> np.ndarray:
+        """``n`` scalarization weights: evenly spaced for two metrics, the vertices and Dirichlet draws otherwise."""
+        M = len(self.metrics)
+        if M == 2:
+            a = np.linspace(0.0, 1.0, n)
+            return np.stack([a, 1.0 - a], -1)
+        return np.vstack([np.eye(M), np.random.default_rng(M).dirichlet(np.ones(M), max(n - M, 0))])
+
+    def _mean_and_grad(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Target means ``(n, M)`` (as :meth:`predict`: each metric's fit) and their gradients in ``w``
+        ``(n, M, k)``; ``None`` for the ILR embedding, which has no gradient here."""
+        means, grads = [], []
+        for m, post in zip(self._models, self._posteriors, strict=True):
+            if m.embedding == "ilr":
+                return self.predict(W)[0], None
+            w = torch.tensor(W, dtype=torch.double, requires_grad=True)
+            phi = torch.sqrt(w.clamp_min(1e-10)) if m.embedding == "hellinger" else w
+            rest = m._target_features(W)[:, phi.shape[-1] :]
+            with torch.enable_grad():
+                mean = post.mean(torch.cat([phi, rest], dim=-1))
+                (grad,) = torch.autograd.grad(mean.sum(), w)
+            means.append(mean.detach().numpy())
+            grads.append(grad.numpy())
+        return np.stack(means, -1), np.stack(grads, 1)
+
+    def _sweep(self, W: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        """Minimizers of ``2 n_front`` augmented Chebyshev scalarizations of the target means (module docstring),
+        one projected descent per weight, all weights at once."""
+        self._fit()
+        self._posteriors = [ExactPosterior(m.model()) for m in self._models]
+        ideal = mu.min(0)
+        spread = np.where(mu.std(0) > 1e-12, mu.std(0), 1.0)
+        lam = self._lambdas(2 * self.n_front) + 1e-3
+
+        def chebyshev(R: np.ndarray) -> np.ndarray:  # R: (..., M) normalized means; one weight per row
+            return (lam * R).max(-1) + 0.01 * (lam * R).sum(-1)
+
+        def value_and_grad(V: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+            means, grads = self._mean_and_grad(V)
+            R = (means - ideal) / spread
+            if grads is None:
+                return chebyshev(R), None
+            weighted = lam * R
+            top = weighted.argmax(-1)  # the max's active metric per row (a subgradient at ties)
+            coef = 0.01 * lam / spread
+            coef[np.arange(len(V)), top] += lam[np.arange(len(V)), top] / spread[top]
+            return chebyshev(R), (coef[:, :, None] * grads).sum(1)
+
+        R = (mu - ideal) / spread
+        starts = W[np.argmin((lam[None] * R[:, None]).max(-1) + 0.01 * (lam[None] * R[:, None]).sum(-1), axis=0)]
+        found, _ = descend(self.space, value_and_grad, starts, iters=20)
+        return found
 
     def _point(self, w: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> ParetoPoint:
         return ParetoPoint(
@@ -226,7 +294,8 @@ class ParetoMFMS(Strategy):
             lams = np.stack([np.linspace(0, 1, 4 * self.n_front), 1 - np.linspace(0, 1, 4 * self.n_front)], -1)
         else:
             lams = np.vstack([np.eye(M), np.random.default_rng(M).dirichlet(np.ones(M), 8 * self.n_front)])
-        z = (mu[nd] / spread) @ lams.T  # (front, lams)
+        R = (mu[nd] - mu[nd].min(0)) / spread
+        z = (R[:, None, :] * lams[None]).max(-1) + 0.01 * R @ lams.T  # augmented Chebyshev, (front, lams)
         chosen = list(dict.fromkeys(nd[np.argmin(z, axis=0)].tolist()))
         if len(chosen) > self.n_front:
             chosen = [chosen[i] for i in np.linspace(0, len(chosen) - 1, self.n_front).round().astype(int)]
