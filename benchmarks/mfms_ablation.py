@@ -19,10 +19,15 @@ Arms (each a set of ``mfms`` options; everything else is the default):
 * ``no-faces`` — ``face_weight=0``: the recommendation is the projected descent's end point, without the
   active-set search over faces (so no weight is set to exactly 0 unless the projection lands there).
 * ``lcb1`` — ``recommend_kappa=1``: recommend the mixture with the lowest ``mean + 1·sd`` at the target.
+* ``overhead-0.1`` — ``fixed_cost=0.1``: the acquisition charges every query a tenth of a target run on top of its
+  FLOPs, so that many cheap runs look less attractive (the budget itself is still charged by FLOPs).
 
 Each (family, arm, seed) run is saved under ``--out`` as it finishes, so an interrupted ablation resumes. Printed:
 per family and budget, each arm's median final regret over the seeds, and the baselines' (run once, same seeds) for
-reference.
+reference; then, because single runs of ``mfms`` are chaotic (a small change early sends a run elsewhere, so a
+5-seed median moves by more than most changes do), each arm **paired** with ``default`` run by run: on how many
+(family, seed) runs it ends lower and higher, and the geometric mean over families of the ratio of median final
+regrets (each offset by 1e-3, so that families solved exactly do not dominate).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mixscale.bench import run_suite
@@ -45,7 +51,28 @@ ARMS = {
     "small-design": {"design_cost": 0.25},
     "no-faces": {"face_weight": 0.0},
     "lcb1": {"recommend_kappa": 1.0},
+    "overhead-0.1": {"fixed_cost": 0.1},
 }
+
+
+def paired(finals: pd.DataFrame, arm: str, reference: str = "default", tol: float = 1e-4) -> dict:
+    """``arm`` against ``reference`` run by run: ``finals`` has columns family, seed, budget, arm, regret."""
+    both = finals[finals.arm.isin([arm, reference])].pivot_table(
+        index=["budget", "family", "seed"], columns="arm", values="regret"
+    )
+    both = both.dropna()
+    out = {}
+    for budget, g in both.groupby(level="budget"):
+        diff = g[arm] - g[reference]
+        med = g.groupby(level="family").median()
+        ratio = float(np.exp(np.mean(np.log((med[arm] + 1e-3) / (med[reference] + 1e-3)))))
+        out[budget] = {
+            "lower": int((diff < -tol).sum()),
+            "higher": int((diff > tol).sum()),
+            "runs": len(g),
+            "ratio": ratio,
+        }
+    return out
 
 
 def main() -> None:
@@ -61,7 +88,7 @@ def main() -> None:
     families = args.families.split(",")
     budgets = tuple(float(b) for b in args.budgets.split(","))
     seeds = range(args.seeds)
-    rows = []
+    rows, finals = [], []
     base = [s for s in args.baselines.split(",") if s]
     if base:
         res = run_suite(families, base, seeds, budgets, args.workers, Path(args.out) / "baselines")
@@ -76,10 +103,29 @@ def main() -> None:
         for b in budgets:
             for fam, r in res.regrets(b).iterrows():
                 rows.append({"family": fam, "budget": b, "arm": f"mfms:{arm}", "median regret": r["mfms"]})
+            for fam in families:
+                last = res.at(fam, b).traces.sort_values("cost").groupby("seed").tail(1)
+                finals += [
+                    {"family": fam, "seed": s, "budget": b, "arm": arm, "regret": v}
+                    for s, v in zip(last.seed, last.regret, strict=True)
+                ]
         print(f"done: {arm}", flush=True)
     table = pd.DataFrame(rows).pivot_table(index=["family", "budget"], columns="arm", values="median regret")
     print(f"\nmedian final regret over {args.seeds} seeds (suite families; same seeds for every column)")
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    finals = pd.DataFrame(finals)
+    others = [a for a in args.arms.split(",") if a != "default"]
+    if "default" in args.arms.split(",") and others:
+        print("\npaired with default, run by run (lower / higher final regret; geometric mean of median ratios)")
+        for arm in others:
+            cells = paired(finals, arm)
+            print(
+                f"{arm:>16}: "
+                + "; ".join(
+                    f"budget {b:g}: {c['lower']} / {c['higher']} of {c['runs']}, ratio {c['ratio']:.3f}"
+                    for b, c in cells.items()
+                )
+            )
 
 
 if __name__ == "__main__":
