@@ -410,15 +410,17 @@ class MFMS(Strategy):
         return Recommendation(self.space.mixture_dict(w), self._external(float(m[0])), float(s[0]), source)
 
     # ------------------------------------------------------- anytime optimum
-    def _mean_and_grad(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Averaged target mean at each row of ``W`` and its gradient in ``w`` (``None`` for the ILR embedding)."""
+    def _mean_and_grad(self, W: np.ndarray, mean_fn=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Target mean at each row of ``W`` and its gradient in ``w`` (``None`` for the ILR embedding): the averaged
+        mean, or ``mean_fn`` of the target features (e.g. one member's :meth:`ExactPosterior.mean`)."""
         if self.embedding == "ilr":
-            return self._target_mu(W), None
+            return (self._target_mu(W) if mean_fn is None else mean_fn(self._target_features(W)).detach().numpy()), None
+        mean_fn = mean_fn or self.ensemble().mean
         w = torch.tensor(W, dtype=torch.double, requires_grad=True)
         phi = torch.sqrt(w.clamp_min(1e-10)) if self.embedding == "hellinger" else w
         rest = self._target_features(W)[:, phi.shape[-1] :]
         with torch.enable_grad():
-            mean = self.ensemble().mean(torch.cat([phi, rest], dim=-1))
+            mean = mean_fn(torch.cat([phi, rest], dim=-1))
             (grad,) = torch.autograd.grad(mean.sum(), w)
         return mean.detach().numpy(), grad.numpy()
 

@@ -229,20 +229,12 @@ class ParetoMFMS(Strategy):
 
     def _mean_and_grad(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Target means ``(n, M)`` (as :meth:`predict`: each metric's fit) and their gradients in ``w``
-        ``(n, M, k)``; ``None`` for the ILR embedding, which has no gradient here."""
-        means, grads = [], []
-        for m, post in zip(self._models, self._posteriors, strict=True):
-            if m.embedding == "ilr":
-                return self.predict(W)[0], None
-            w = torch.tensor(W, dtype=torch.double, requires_grad=True)
-            phi = torch.sqrt(w.clamp_min(1e-10)) if m.embedding == "hellinger" else w
-            rest = m._target_features(W)[:, phi.shape[-1] :]
-            with torch.enable_grad():
-                mean = post.mean(torch.cat([phi, rest], dim=-1))
-                (grad,) = torch.autograd.grad(mean.sum(), w)
-            means.append(mean.detach().numpy())
-            grads.append(grad.numpy())
-        return np.stack(means, -1), np.stack(grads, 1)
+        ``(n, M, k)``, or ``None`` (ILR embedding)."""
+        pairs = [m._mean_and_grad(W, post.mean) for m, post in zip(self._models, self._posteriors, strict=True)]
+        means = np.stack([p[0] for p in pairs], -1)
+        if any(p[1] is None for p in pairs):
+            return means, None
+        return means, np.stack([p[1] for p in pairs], 1)
 
     def _sweep(self, W: np.ndarray, mu: np.ndarray) -> np.ndarray:
         """Minimizers of ``2 n_front`` augmented Chebyshev scalarizations of the target means (module docstring),
@@ -253,7 +245,7 @@ class ParetoMFMS(Strategy):
         spread = np.where(mu.std(0) > 1e-12, mu.std(0), 1.0)
         lam = self._lambdas(2 * self.n_front) + 1e-3
 
-        def chebyshev(R: np.ndarray) -> np.ndarray:  # R: (..., M) normalized means; one weight per row
+        def chebyshev(R: np.ndarray) -> np.ndarray:  # R: (..., weights, M) normalized means
             return (lam * R).max(-1) + 0.01 * (lam * R).sum(-1)
 
         def value_and_grad(V: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -267,8 +259,7 @@ class ParetoMFMS(Strategy):
             coef[np.arange(len(V)), top] += lam[np.arange(len(V)), top] / spread[top]
             return chebyshev(R), (coef[:, :, None] * grads).sum(1)
 
-        R = (mu - ideal) / spread
-        starts = W[np.argmin((lam[None] * R[:, None]).max(-1) + 0.01 * (lam[None] * R[:, None]).sum(-1), axis=0)]
+        starts = W[np.argmin(chebyshev((mu - ideal)[:, None] / spread), axis=0)]  # (pool, weights) -> per weight
         found, _ = descend(self.space, value_and_grad, starts, iters=20)
         return found
 
