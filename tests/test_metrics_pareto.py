@@ -72,6 +72,13 @@ def test_the_front_reaches_the_edge_where_the_true_front_lies(driven):
     assert np.median(W[:, 2]) < 0.06
 
 
+def test_a_weighted_recommendation_lands_on_the_face_exactly(driven):
+    """The weighted point is found like ``mfms``'s recommendation (descent, faces, snap): the domain that raises
+    both losses is 0 exactly, not 0.004 as the old random perturbations left it."""
+    assert driven.recommend().mixture["c"] == 0.0
+    assert driven.recommend(weights={"loss:a": 0.01, "loss:b": 1.0}).mixture["a"] == 0.0
+
+
 def test_weights_pick_their_end_of_the_front(driven):
     a = driven.recommend(weights={"loss:a": 1.0, "loss:b": 0.01})
     b = driven.recommend(weights={"loss:a": 0.01, "loss:b": 1.0})
