@@ -79,6 +79,19 @@ def test_a_weighted_recommendation_lands_on_the_face_exactly(driven):
     assert driven.recommend(weights={"loss:a": 0.01, "loss:b": 1.0}).mixture["a"] == 0.0
 
 
+def test_front_and_weighted_points_respect_the_space_constraints():
+    """The sweep's descent and the weighted point's optimizer project onto the feasible polytope, not the simplex."""
+    sp = Space(["a", "b", "c"], space().scales, space().steps, bounds={"a": (0.1, 0.6), "c": (0.05, 1.0)})
+    objective = FunctionObjective(sp, losses, metric="loss:a")
+    s = strategies.create("pareto", sp, objective.cost, True, 0, metrics=["loss:a", "loss:b"], n_init=6)
+    for i in range(10):
+        config = s.ask()
+        s.tell(config, objective.evaluate(config, seed=i))
+    recs = [s.recommend(), s.recommend(weights={"loss:a": 1.0, "loss:b": 0.01})]
+    W = np.array([[p.mixture[d] for d in "abc"] for p in recs[0].front] + [[r.mixture[d] for d in "abc"] for r in recs])
+    assert sp.is_feasible(W, 1e-9).all()
+
+
 def test_weights_pick_their_end_of_the_front(driven):
     a = driven.recommend(weights={"loss:a": 1.0, "loss:b": 0.01})
     b = driven.recommend(weights={"loss:a": 0.01, "loss:b": 1.0})
