@@ -1,6 +1,9 @@
 """How much each fidelity says about the target, on a simulator's noise-free model.
 
-Usage: ``.venv/bin/python benchmarks/fidelity_transfer.py [--simulator fitted|analytic] [--n 4000]``
+Usage: ``.venv/bin/python benchmarks/fidelity_transfer.py [--simulator fitted|analytic | --family NAME] [--n 4000]``
+
+``--family`` takes any problem-suite family (``mixscale.bench.suite.family_names()``), e.g. ``fitted-avg-no-latex``;
+on a constrained space the mixtures are drawn uniformly from its feasible set.
 
 For ``n`` uniform mixtures, every fidelity (m, z) of the grid is compared with the target (m*, z*): its cost, the
 Spearman rank correlation of its values with the target's, and the target regret of the mixture that is best at
@@ -18,25 +21,30 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from mixscale import simplex, simulator
+from mixscale.bench.suite import family
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulator", default="fitted", choices=["fitted", "analytic"])
+    parser.add_argument("--family", default=None, help="a problem-suite family instead of --simulator")
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    sim = simulator.load(args.simulator)
+    sim = family(args.family) if args.family else simulator.load(args.simulator)
     space = sim.space
+    # a constrained family wraps its simulator (ConstrainedObjective): the rungs' values come from the simulator
+    values_at = getattr(sim, "objective", sim).value_at
     sign = 1.0 if sim.metric.minimize else -1.0
-    W = simplex.sample_dirichlet(np.random.default_rng(args.seed), args.n, space.k)
+    rng = np.random.default_rng(args.seed)
+    W = space.sample_mixtures(rng, args.n) if space.constrained else simplex.sample_dirichlet(rng, args.n, space.k)
     _, best = sim.optimum()
     regret = sign * (sim.target_value(W) - best)
     top = max(1, args.n // 100)
     rows = []
     for scale, steps in space.fidelities():
-        values = sign * sim.value_at(W, scale, steps)
+        values = sign * values_at(W, scale, steps)
         order = np.argsort(values)
         rows.append(
             {
@@ -50,7 +58,8 @@ def main() -> None:
                 ),
             }
         )
-    print(f"{args.simulator} simulator, metric {sim.metric.name}, target {space.target}, {args.n} mixtures")
+    name = args.family or f"{args.simulator} simulator"
+    print(f"{name}, metric {sim.metric.name}, target {space.target}, {args.n} mixtures")
     print(f"regret of a uniform random mixture: median {np.median(regret):.4f}; uniform mixture: ", end="")
     print(f"{sign * (sim.target_value(space.uniform_mixture()[None])[0] - best):.4f}")
     print(pd.DataFrame(rows).to_string(index=False))

@@ -29,7 +29,8 @@ def test_the_suite_spans_what_the_issue_asks():
     assert min(s.k for s in specs) == 3 and max(s.k for s in specs) == 12
     assert min(s.rungs for s in specs) == 4 and max(s.rungs for s in specs) == 7
     assert {"fitted-avg", "analytic-c4"} <= set(family_names())
-    assert sum(n.startswith("fitted-") for n in family_names()) == 3
+    assert sum(n.startswith("fitted-") for n in family_names()) == 4
+    assert "fitted-avg-no-latex" in family_names()
 
 
 @pytest.mark.parametrize("name", list(LADDERS))
@@ -92,6 +93,28 @@ def test_transfer_structures(seed):
     W = np.random.default_rng(2).dirichlet(np.ones(drift.space.k), 4000)
     best_small = W[np.argmin(drift.value_at(W, drift.space.scale_names[0], drift.space.steps[-1]))]
     assert np.abs(best_small - drift.optimum()[0]).sum() > 0.2
+
+
+def test_the_fitted_family_without_latex_is_a_face_whose_cheap_rungs_say_little():
+    from mixscale.bench.suite import family
+
+    f = family("fitted-avg-no-latex")
+    assert f.space.feasible_region()["latex"] == (0.0, 0.0)
+    w, v = f.optimum()
+    assert w[f.space.domains.index("latex")] == 0.0
+    assert v > family("fitted-avg").optimum()[1] + 0.03  # without latex the best mixture is clearly worse
+    sim = f.objective
+    W = f.space.sample_mixtures(np.random.default_rng(0), 1500)
+    target = sim.target_value(W)
+
+    def rho(scale, steps):
+        return spearmanr(sim.value_at(W, scale, steps), target).correlation
+
+    # on this face the cheap rungs rank mixtures almost at random; on the whole simplex they do not
+    assert abs(rho("13k", 300)) < 0.2 and abs(rho("57k", 150)) < 0.2
+    assert rho("336k", 600) > 0.8
+    full = np.random.default_rng(0).dirichlet(np.ones(7), 1500)
+    assert spearmanr(sim.value_at(full, "13k", 300), sim.target_value(full)).correlation > 0.4
 
 
 def test_costs_follow_6ND_and_accuracy_is_maximized():
