@@ -107,3 +107,23 @@ def test_benchmark_cli_rejects_unknown_strategy(tmp_path):
     result = runner.invoke(app, ["benchmark", "--strategies", "random,magic", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "strategies" in result.output and "magic" in result.output
+
+
+def test_optimize_says_when_warm_runs_leave_a_domain_at_zero(tmp_path):
+    import pandas as pd
+
+    rows = [
+        {
+            "run_id": f"old{i}", "scale": "20M", "params": 20e6, "tokens_per_step": 524288, "step": 6000,
+            "max_steps": 6000, "seed": 0, "w:wikipedia": a, "w:stackexchange": 0.2, "w:github": 0.2,
+            "w:arxiv": 0.6 - a, "loss:c4": 3.5 + a,
+        }
+        for i, a in enumerate((0.1, 0.3, 0.5))
+    ]  # fmt: skip
+    runs = tmp_path / "old.csv"
+    pd.DataFrame(rows).to_csv(runs, index=False)
+    study = write(tmp_path, 'strategy = "random"\nbudget = 0.05\n[objective]\ntype = "simulator"\nname = "analytic"\n')
+    result = runner.invoke(app, ["optimize", str(study), "--warm-start", str(runs)])
+    assert result.exit_code == 0, result.output
+    assert "3 runs used" in result.output
+    assert "every warm run has book at 0" in " ".join(result.output.split())

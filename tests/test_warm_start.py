@@ -67,6 +67,7 @@ def test_runs_table_warm_start_is_stored_marked_and_never_charged(tmp_path):
     reasons = {s["run_id"]: s["reason"] for s in report["skipped"]}
     assert reasons["r3"].startswith("domain not in this study: 'x'") and "'xl'" in reasons["r4"]
     assert report["used"] == 4
+    assert report["uncovered"] == ["c"]  # no old run had domain c: they say nothing about it
     # the first recommendation exists before any new run and comes from the warm runs alone
     assert study.recommendation is not None and "warm start only" in study.recommendations[0].recommendation.source
     # new trials are charged; the warm ones still are not
@@ -198,3 +199,22 @@ def test_mfms_warm_runs_covering_every_domain_count_toward_the_design():
     assert fresh.uncovered_domains() == [] and fresh._in_design()
     with pytest.raises(ValidationError, match="warm_design"):
         strategies.create("mfms", sp, None, True, 0, warm_design=-1)
+
+
+def test_uncovered_domains_are_those_every_run_leaves_at_zero_and_the_user_is_told():
+    from mixscale.study.warm_start import collect, uncovered_note
+
+    sp = space()
+    assert sp.uncovered_domains(np.array([[0.5, 0.5, 0.0], [0.2, 0.8, 0.0]])) == ["c"]
+    assert sp.uncovered_domains(np.array([[0.5, 0.5, 0.0], [0.2, 0.7, 0.1]])) == []
+    assert sp.uncovered_domains(np.empty((0, 3))) == []
+    fixed = sp.with_constraints(fixed={"c": 0.0})  # a domain held at 0 by the space itself is not "uncovered"
+    assert fixed.uncovered_domains(np.array([[0.5, 0.5, 0.0]])) == []
+    warm = collect([table()], sp, lambda m: float(m["loss:a"]), ["loss:a"])
+    assert warm.uncovered == ["c"] and warm.to_dict()["uncovered"] == ["c"]
+    assert uncovered_note(["c"]) in warm.summary() and "every warm run has c at 0" in warm.summary()
+    covered = table()
+    ab = covered["w:a"] + covered["w:b"]
+    covered["w:a"], covered["w:b"] = 0.9 * covered["w:a"] / ab, 0.9 * covered["w:b"] / ab
+    covered["w:x"], covered["w:c"] = 0.0, 0.1  # every old run now has some c
+    assert collect([covered], sp, lambda m: float(m["loss:a"]), ["loss:a"]).uncovered == []

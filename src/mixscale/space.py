@@ -298,6 +298,18 @@ class Space:
             return {d: (0.0, 1.0) for d in self.domains}
         return dict(self._region)
 
+    def uncovered_domains(self, W: np.ndarray) -> list[str]:
+        """Domains this space lets vary that every mixture (row) of ``W`` leaves at exactly 0.
+
+        Runs that all share such a zero lie on one face of the simplex: however many they are, they say nothing
+        about which way that domain moves the metric (the warm-start case: runs of an earlier study that lacked
+        the domain). Empty when ``W`` has no rows."""
+        W = np.atleast_2d(np.asarray(W, dtype=float))
+        if W.size == 0:
+            return []
+        region = self.feasible_region()
+        return [d for j, d in enumerate(self.domains) if region[d][1] > 1e-9 and not np.any(W[:, j] > 0)]
+
     def is_feasible(self, W: np.ndarray, tol: float = 1e-9) -> np.ndarray:
         """Per row of ``W``: on the simplex and inside every constraint (within ``tol``)."""
         W = np.atleast_2d(np.asarray(W, dtype=float))

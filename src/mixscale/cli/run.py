@@ -205,6 +205,7 @@ def optimize(
     from mixscale.study.executors import LocalExecutor, RayExecutor
     from mixscale.study.storage import Storage
     from mixscale.study.study import check_name, create_study
+    from mixscale.study.warm_start import uncovered_note
 
     # Everything is validated before the storage is opened: a rejected command writes nothing.
     spec = studyfile.load(config)
@@ -248,6 +249,8 @@ def optimize(
                 f"provenance), {report.get('n_skipped', 0)} skipped{f' ({why})' if why else ''}",
                 highlight=False,
             )
+            if report.get("uncovered"):
+                console.print(f"warm start: {uncovered_note(report['uncovered'])}", highlight=False)
         for cfg in spec.initial:
             study.enqueue(cfg)
     if ray is not None:

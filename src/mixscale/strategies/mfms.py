@@ -308,11 +308,7 @@ class MFMS(Strategy):
         A warm run with such a domain at 0 lies on a face of the simplex: it says nothing about which way that
         domain moves the loss, however many such runs there are."""
         warm = [i for i, flag in enumerate(self._warm) if flag]
-        if not warm:
-            return []
-        W = np.array([self.history.mixtures[i] for i in warm])
-        region = self.space.feasible_region()
-        return [d for j, d in enumerate(self.space.domains) if region[d][1] > 1e-9 and not np.any(W[:, j] > 0)]
+        return self.space.uncovered_domains(np.array([self.history.mixtures[i] for i in warm])) if warm else []
 
     def _design_plan(self) -> tuple[int, int, tuple[str, int], np.ndarray | None]:
         """``(design size, design runs done, fidelity, design points)`` for the current history.

@@ -86,6 +86,9 @@ class WarmStart:
     used: list[WarmRun] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    #: Domains the new space lets vary that every used run leaves at 0 (``Space.uncovered_domains``): the runs say
+    #: nothing about them.
+    uncovered: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         flagged = sum(1 for r in self.used if r.provenance_changed)
@@ -95,6 +98,8 @@ class WarmStart:
         reasons = Counter(s.reason.split(":")[0] for s in self.skipped)
         if reasons:
             text += " (" + "; ".join(f"{n}× {r}" for r, n in reasons.most_common()) + ")"
+        if self.uncovered:
+            text += "; " + uncovered_note(self.uncovered)
         return text
 
     def to_dict(self, max_skipped: int = 200) -> dict[str, Any]:
@@ -106,7 +111,19 @@ class WarmStart:
                 :max_skipped
             ],
             "n_skipped": len(self.skipped),
+            "uncovered": list(self.uncovered),
         }
+
+
+def uncovered_note(domains: Sequence[str]) -> str:
+    """What a user should know when warm runs leave domains at 0 in every run (printed with the warm-start
+    summary)."""
+    names = ", ".join(domains)
+    return (
+        f"every warm run has {names} at 0, so they say nothing about {'it' if len(domains) == 1 else 'them'} "
+        "(mfms first runs its own design over the whole simplex); on the fitted simulator such warm starts ended "
+        "worse than a cold start for each of the four domains tried (docs/metrics.md, 'Warm start: one domain added')"
+    )
 
 
 # ----------------------------------------------------------------------------- what the study needs
@@ -174,6 +191,8 @@ def collect(
             out.skipped.append(Skipped(c["origin"], c["run_id"], reason))
         else:
             out.used.append(run)
+    if out.used:
+        out.uncovered = space.uncovered_domains(np.array([space.validate_mixture(r.config.mixture) for r in out.used]))
     return out
 
 
