@@ -72,6 +72,25 @@ def test_split_is_by_document_and_deterministic(tmp_path, directory_domain):
         build_domain(wrong, tmp_path / "out3", tmp_path / "cache")
 
 
+def test_a_directory_splits_and_hashes_the_same_wherever_it_lies(tmp_path, directory_domain):
+    """The split and the content hash come from the files, not from where the directory is (moved, another machine,
+    pytest's numbered temporary folders)."""
+    directory_domain(tmp_path / "here", seed=4, n_docs=40)
+    (tmp_path / "elsewhere" / "deeper").mkdir(parents=True)
+    (tmp_path / "here").rename(tmp_path / "elsewhere" / "deeper" / "moved")
+    directory_domain(tmp_path / "here", seed=4, n_docs=40)  # the same files again at the first place
+    built = []
+    for i, where in enumerate((tmp_path / "here", tmp_path / "elsewhere" / "deeper" / "moved")):
+        recipe = Recipe.from_dict(
+            "d", {"role": "r", "license": "l", "sources": [{"kind": "directory", "path": str(where)}]}
+        )
+        built.append(build_domain(recipe, tmp_path / f"out{i}", tmp_path / "cache"))
+    assert built[0].manifest["sha256"] == built[1].manifest["sha256"]
+    assert (built[0].path / "val.txt").read_text() == (built[1].path / "val.txt").read_text()
+    # the provenance still says where each was read from
+    assert built[1].manifest["sources"] == [f"directory {tmp_path / 'elsewhere' / 'deeper' / 'moved'}"]
+
+
 def recipe_sources(tmp_path):
     return [{"kind": "directory", "path": str(tmp_path / "src")}]
 

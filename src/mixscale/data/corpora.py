@@ -148,6 +148,13 @@ class Source:
             max_files=d.get("max_files"),
         )
 
+    def identity(self) -> str:
+        """The prefix of this source's document ids, which the train / validation split and the content hash are
+        computed from. A directory's is its kind alone, not its path: the same files give the same split and hash
+        wherever the directory lies (moved, another machine, a temporary folder); documents inside it are named by
+        their path relative to it."""
+        return "directory" if self.kind == "directory" else self.describe()
+
     def describe(self) -> str:
         if self.kind == "python-stdlib":
             return f"python-stdlib {sys.version.split()[0]}"
@@ -363,7 +370,7 @@ def build_domain(recipe: Recipe, out: Path, cache: Path, check_hash: bool = True
     for source in recipe.sources:
         for doc_id, text in iter_documents(source, cache):
             text = text.replace(DOC_SEPARATOR, " ").replace("\x00", "")
-            docs.append((f"{source.describe()}:{doc_id}", text))
+            docs.append((f"{source.identity()}:{doc_id}", text))
             total += len(text.encode())
             if recipe.max_bytes is not None and total >= recipe.max_bytes:
                 break
