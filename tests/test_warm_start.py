@@ -218,3 +218,7 @@ def test_uncovered_domains_are_those_every_run_leaves_at_zero_and_the_user_is_to
     covered["w:a"], covered["w:b"] = 0.9 * covered["w:a"] / ab, 0.9 * covered["w:b"] / ab
     covered["w:x"], covered["w:c"] = 0.0, 0.1  # every old run now has some c
     assert collect([covered], sp, lambda m: float(m["loss:a"]), ["loss:a"]).uncovered == []
+    # warm runs outside a constrained study's feasible set are still data: collected, not rejected
+    capped = sp.with_constraints(bounds={"a": (0.0, 0.3)})
+    warm = collect([table()], capped, lambda m: float(m["loss:a"]), ["loss:a"])
+    assert len(warm.used) == 4 and warm.uncovered == ["c"]

@@ -191,8 +191,9 @@ def collect(
             out.skipped.append(Skipped(c["origin"], c["run_id"], reason))
         else:
             out.used.append(run)
-    if out.used:
-        out.uncovered = space.uncovered_domains(np.array([space.validate_mixture(r.config.mixture) for r in out.used]))
+    if out.used:  # (warm runs may lie outside the study's constraints: they are data, not proposals)
+        W = np.array([[r.config.mixture[d] for d in space.domains] for r in out.used])
+        out.uncovered = space.uncovered_domains(W)
     return out
 
 
