@@ -19,6 +19,8 @@ Arms (each a set of ``mfms`` options; everything else is the default):
 * ``no-faces`` — ``face_weight=0``: the recommendation is the projected descent's end point, without the
   active-set search over faces (so no weight is set to exactly 0 unless the projection lands there).
 * ``lcb1`` — ``recommend_kappa=1``: recommend the mixture with the lowest ``mean + 1·sd`` at the target.
+* ``step-deviations`` — ``step_deviations=True``: the steps kernel gets a deviation per step level, so the full
+  schedule's mixture effect is learned only from runs that reach it.
 * ``overhead-0.1`` — ``fixed_cost=0.1``: the acquisition charges every query a tenth of a target run on top of its
   FLOPs, so that many cheap runs look less attractive (the budget itself is still charged by FLOPs).
 
@@ -52,6 +54,7 @@ ARMS = {
     "no-faces": {"face_weight": 0.0},
     "lcb1": {"recommend_kappa": 1.0},
     "overhead-0.1": {"fixed_cost": 0.1},
+    "step-deviations": {"step_deviations": True},
 }
 
 

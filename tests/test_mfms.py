@@ -10,7 +10,7 @@ from mixscale.objectives.function import FunctionObjective
 from mixscale.space import Config, Space
 from mixscale.surrogates.ensemble import GPEnsemble
 from mixscale.surrogates.exact_posterior import ExactPosterior
-from mixscale.surrogates.gp import ScaleLadderKernel, fit_lbfgs, mfms_model
+from mixscale.surrogates.gp import LevelDeviationKernel, ScaleLadderKernel, fit_lbfgs, mfms_model
 from mixscale.surrogates.knowledge_gradient import discrete_knowledge_gradient, ensemble_knowledge_gradient
 
 
@@ -83,6 +83,53 @@ def test_target_deviation_stays_at_its_prior_without_target_runs():
     model = fit_lbfgs(mfms_model(X, torch.from_numpy(y)[:, None], n_mixture_dims=3, levels=[0.0, 0.5, 1.0]))
     ladder = next(m for m in model.modules() if isinstance(m, ScaleLadderKernel))
     assert abs(float(ladder.deviation.detach()[2]) - 0.25) < 0.02
+
+
+def test_level_deviation_kernel_is_one_nugget_per_step_level():
+    k = LevelDeviationKernel([0.0, 0.5, 1.0])
+    with torch.no_grad():
+        k.raw_deviation.copy_(torch.tensor([-2.0, 0.0, 1.0], dtype=torch.double))
+    tau = k.deviation.detach()
+    v = torch.tensor([[0.0], [0.5], [1.0], [0.52]], dtype=torch.double)  # the last is assigned to level 0.5
+    K = k(v, v).to_dense().detach()
+    level = [0, 1, 2, 1]
+    for i in range(4):
+        for j in range(4):
+            assert np.isclose(K[i, j], float(tau[level[i]]) if level[i] == level[j] else 0.0)
+    assert torch.allclose(k(v, v, diag=True).detach(), K.diagonal())
+
+
+def test_full_schedule_deviation_stays_at_its_prior_without_full_length_runs():
+    """``step_levels``: runs (and curve points) at the two shorter step levels only; the full schedule's own
+    deviation is not learned from them (prior mode 0.25), so the model cannot be sure that short runs rank mixtures
+    as full-length ones do. Without ``step_levels`` the steps factor has no such term."""
+    rng = np.random.default_rng(0)
+    n = 40
+    W = simplex.sample_dirichlet(rng, n, 3)
+    u = rng.choice([0.0, 1.0], size=n)
+    v = rng.choice([0.0, 0.5], size=n)
+    y = (W[:, 0] - 0.3) ** 2 * (1 + u) + 0.5 * (1 - u) + 0.3 * (1 - v) + 0.01 * rng.standard_normal(n)
+    X = torch.from_numpy(np.column_stack([np.sqrt(W), u, v, np.arange(n)]))
+    Y = torch.from_numpy(y)[:, None]
+    model = fit_lbfgs(mfms_model(X, Y, n_mixture_dims=3, levels=[0.0, 1.0], step_levels=[0.0, 0.5, 1.0]))
+    deviations = next(m for m in model.modules() if isinstance(m, LevelDeviationKernel))
+    assert abs(float(deviations.deviation.detach()[2]) - 0.25) < 0.02
+    plain = mfms_model(X, Y, n_mixture_dims=3, levels=[0.0, 1.0])
+    assert not any(isinstance(m, LevelDeviationKernel) for m in plain.modules())
+
+
+def test_step_deviations_option_reaches_the_model(toy_objective):
+    obj = toy_objective
+    on = strategies.create("mfms", obj.space, obj.cost, True, 0, n_init=4, step_deviations=True)
+    off = strategies.create("mfms", obj.space, obj.cost, True, 0, n_init=4)
+    for s in (on, off):
+        for _ in range(5):
+            config = s.ask()
+            s.tell(config, obj.evaluate(config))
+    kernels = [m for m in on.model().modules() if isinstance(m, LevelDeviationKernel)]
+    expected = [obj.space.fidelity_coordinates("s", z)[1] for z in obj.space.steps]  # 100, 300, 1000 on a log axis
+    assert len(kernels) == 1 and np.allclose(kernels[0].levels.numpy(), expected)
+    assert not any(isinstance(m, LevelDeviationKernel) for m in off.model().modules())
 
 
 def test_signed_loadings_express_negative_correlation_between_rungs():

@@ -72,8 +72,10 @@ class MFMS(Strategy):
     many nats of log posterior (:func:`~mixscale.surrogates.gp.fit_lbfgs`; ``None``: scipy's default tolerance,
     i.e. nearly always 40 iterations), ``warm_design``: design runs per domain that every warm-start run left
     at 0 (:meth:`_design_plan`), ``face_weight``: the recommendation's active-set search tries removing domains
-    below this weight (a bound on its work; :meth:`_optimum`), and ``recommend_kappa``: recommend by
-    ``mean + κ·sd`` at the target (default 0: the mean)."""
+    below this weight (a bound on its work; :meth:`_optimum`), ``recommend_kappa``: recommend by
+    ``mean + κ·sd`` at the target (default 0: the mean), and ``step_deviations``: give each step level its own
+    deviation in the steps kernel (:class:`~mixscale.surrogates.gp.LevelDeviationKernel`; default off: on the suite
+    it helps at ten target runs and costs at three, ``docs/benchmark.md``, "Honest step transfer")."""
 
     name = "mfms"
 
@@ -100,6 +102,7 @@ class MFMS(Strategy):
         prior_odds: tuple[float, ...] = (4.0, 1.0, 1.0),
         recommend_kappa: float = 0.0,
         face_weight: float = 0.15,
+        step_deviations: bool = False,
     ) -> None:
         super().__init__(space, cost, minimize, seed)
         self.fixed_cost = float(fixed_cost)
@@ -123,6 +126,7 @@ class MFMS(Strategy):
         if not 0.0 <= float(face_weight) <= 1.0:
             raise ValidationError("face_weight", f"must be in [0, 1], got {face_weight!r}")
         self.face_weight = float(face_weight)
+        self.step_deviations = bool(step_deviations)
         self.members, self.rank = int(members), int(rank)
         if fit_tol is not None and not float(fit_tol) > 0.0:
             raise ValidationError("fit_tol", f"must be > 0 nats or None, got {fit_tol!r}")
@@ -147,6 +151,8 @@ class MFMS(Strategy):
         self._design = self.space.sample_design(self.rng, self.n_init) if self.n_init else None
         # The rungs' scale coordinates for the GP's ladder kernel (fixed by the space).
         self._levels = [self.space.fidelity_coordinates(s.name, self.space.steps[-1])[0] for s in self.space.scales]
+        small = self.space.scales[0].name
+        self._step_levels = [self.space.fidelity_coordinates(small, z)[1] for z in self.space.steps]
         self._ensemble: GPEnsemble | None = None
         self._ensemble_rev = -1
         #: The warm-start chain: the states of the fits the last ``ask`` used (advanced by :meth:`ask` only).
@@ -241,7 +247,10 @@ class MFMS(Strategy):
     def _fit(self, X: torch.Tensor, Y: torch.Tensor, state: dict | None, flip_top: bool = False):
         """A maximum-a-posteriori fit of :func:`~mixscale.surrogates.gp.mfms_model` warm-started from ``state``
         (without one, the signed loadings start at "every rung alike", not at 0), and its new state."""
-        model = mfms_model(X, Y, n_mixture_dims=X.shape[-1] - 3, levels=self._levels, rank=self.rank)
+        step_levels = self._step_levels if self.step_deviations else None
+        model = mfms_model(
+            X, Y, n_mixture_dims=X.shape[-1] - 3, levels=self._levels, rank=self.rank, step_levels=step_levels
+        )
         _ladder(model).flip_top = flip_top
         if state is None and self.rank:
             _ladder(model).loadings = torch.full((len(self._levels), self.rank), 0.7, dtype=torch.double)

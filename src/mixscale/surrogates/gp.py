@@ -27,7 +27,11 @@ larger scale is the one at a smaller scale plus an independent increment whose v
 :math:`\tau_s` without that deviation carrying over to larger rungs (:class:`ScaleLadderKernel`). Two consequences
 matter for the search: correlation between rungs falls with distance but never to one, and the target's own
 deviation :math:`\tau_{s^*}` is learned only from runs at the target — until there are some, it sits at its prior,
-so the model stays honest about how much small runs say about the target. Outcomes are standardized; all
+so the model stays honest about how much small runs say about the target. With ``step_levels`` the steps factor
+gets the same per-level term, :math:`k_{5/2}(v, v') + \tau_z\, 1[z = z']` (:class:`LevelDeviationKernel`): the
+full schedule's own deviation is then learned only from runs that reach it, instead of being extrapolated from
+the shorter levels' learning curves (an option of ``mfms``, ``step_deviations``; measured in ``docs/benchmark.md``,
+"Honest step transfer"). Outcomes are standardized; all
 hyperparameters (and the noise) are refit by marginal likelihood whenever data arrive, warm-started from the
 previous fit.
 
@@ -91,6 +95,11 @@ class SameRunKernel(gpytorch.kernels.Kernel):
         if diag:
             return (a == b).to(x1.dtype)
         return (a.unsqueeze(-1) == b.unsqueeze(-2)).to(x1.dtype)
+
+
+def nearest_level(x: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """Index of the level nearest to each entry of ``x`` (inputs are assigned to the nearest rung / step level)."""
+    return torch.argmin((x.unsqueeze(-1) - levels).abs(), dim=-1)
 
 
 class ScaleLadderKernel(gpytorch.kernels.Kernel):
@@ -167,7 +176,7 @@ class ScaleLadderKernel(gpytorch.kernels.Kernel):
         self.initialize(**{f"raw_{name}": getattr(self, f"raw_{name}_constraint").inverse_transform(value)})
 
     def _rung(self, u: torch.Tensor) -> torch.Tensor:
-        return torch.argmin((u.unsqueeze(-1) - self.levels).abs(), dim=-1)
+        return nearest_level(u, self.levels)
 
     def rung_covariance(self) -> torch.Tensor:
         """The (rungs × rungs) covariance this kernel puts between the rungs."""
@@ -207,13 +216,49 @@ class ScaleLadderKernel(gpytorch.kernels.Kernel):
         return out
 
 
+class LevelDeviationKernel(gpytorch.kernels.Kernel):
+    r""":math:`k(v, v') = \tau_{z(v)}\, 1[z(v) = z(v')]` on a coordinate with discrete ``levels``: one deviation per
+    level, learned only from points at that level (:class:`ScaleLadderKernel`'s :math:`\tau_s` term on its own).
+    Added to the smooth steps kernel, it keeps the full schedule's mixture effect from being a pure extrapolation
+    of the shorter levels. GPyTorch has no per-level nugget on a continuous coordinate, hence this class.
+    """
+
+    def __init__(self, levels, deviation_prior=None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.register_buffer("levels", torch.as_tensor(levels, dtype=torch.double))
+        self.register_parameter(
+            "raw_deviation", torch.nn.Parameter(torch.full((len(levels),), -1.0, dtype=torch.double))
+        )
+        self.register_constraint("raw_deviation", gpytorch.constraints.Positive())
+        if deviation_prior is not None:
+            self.register_prior(
+                "deviation_prior", deviation_prior, lambda m: m.deviation, lambda m, x: m._set_deviation(x)
+            )
+
+    @property
+    def deviation(self) -> torch.Tensor:
+        return self.raw_deviation_constraint.transform(self.raw_deviation)
+
+    def _set_deviation(self, value) -> None:
+        value = torch.as_tensor(value).to(self.raw_deviation).expand_as(self.raw_deviation)
+        self.initialize(raw_deviation=self.raw_deviation_constraint.inverse_transform(value))
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
+        ra, rb = nearest_level(x1[..., 0], self.levels), nearest_level(x2[..., 0], self.levels)
+        tau = self.deviation[ra]
+        if diag:
+            return tau * (ra == rb)
+        return tau.unsqueeze(-1) * (ra.unsqueeze(-1) == rb.unsqueeze(-2))
+
+
 def mfms_model(
-    train_X: torch.Tensor, train_Y: torch.Tensor, n_mixture_dims: int, levels, rank: int = 0
+    train_X: torch.Tensor, train_Y: torch.Tensor, n_mixture_dims: int, levels, rank: int = 0, step_levels=None
 ) -> SingleTaskGP:
     """The additive scaling + (mixture × ladder × steps) GP described in the module docstring.
 
     Columns of ``train_X``: the mixture embedding (``n_mixture_dims``), the scale and steps coordinates, and a run
-    id; ``levels`` are the scale coordinates of the ladder's rungs.
+    id; ``levels`` are the scale coordinates of the ladder's rungs; ``step_levels`` (optional) the steps
+    coordinates of the step levels, which adds a :class:`LevelDeviationKernel` to the steps factor.
     """
     d = train_X.shape[-1]
     w_dims = list(range(n_mixture_dims))
@@ -234,6 +279,8 @@ def mfms_model(
         rank=rank,
     )
     steps = MaternKernel(nu=2.5, active_dims=[v], lengthscale_prior=LogNormalPrior(0.0, 1.0))
+    if step_levels is not None:
+        steps = steps + LevelDeviationKernel(step_levels, active_dims=[v], deviation_prior=GammaPrior(2.0, 4.0))
     covar = (
         ScaleKernel(scaling, outputscale_prior=GammaPrior(2.0, 2.0))
         + ScaleKernel(mixture * ladder * steps, outputscale_prior=GammaPrior(2.0, 4.0))
