@@ -71,16 +71,21 @@ def test_ladder_kernel_is_brownian_plus_a_deviation_per_rung():
     assert corr[1, 2] < 1 - 1e-3  # ... and never reaches one
 
 
-def test_target_deviation_stays_at_its_prior_without_target_runs():
-    """Runs at the two lower rungs only: the target rung's deviation is not learned from them (prior mode 0.25)."""
+def _runs_at(scales: list[float], steps: list[float], n: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` runs of a smooth 3-domain problem, each at a random one of the given scale and steps coordinates."""
     rng = np.random.default_rng(0)
-    n = 40
     W = simplex.sample_dirichlet(rng, n, 3)
-    u = rng.choice([0.0, 0.5], size=n)
-    v = rng.choice([0.0, 1.0], size=n)
+    u = rng.choice(scales, size=n)
+    v = rng.choice(steps, size=n)
     y = (W[:, 0] - 0.3) ** 2 * (1 + u) + 0.5 * (1 - u) + 0.3 * (1 - v) + 0.01 * rng.standard_normal(n)
     X = torch.from_numpy(np.column_stack([np.sqrt(W), u, v, np.arange(n)]))
-    model = fit_lbfgs(mfms_model(X, torch.from_numpy(y)[:, None], n_mixture_dims=3, levels=[0.0, 0.5, 1.0]))
+    return X, torch.from_numpy(y)[:, None]
+
+
+def test_target_deviation_stays_at_its_prior_without_target_runs():
+    """Runs at the two lower rungs only: the target rung's deviation is not learned from them (prior mode 0.25)."""
+    X, Y = _runs_at(scales=[0.0, 0.5], steps=[0.0, 1.0])
+    model = fit_lbfgs(mfms_model(X, Y, n_mixture_dims=3, levels=[0.0, 0.5, 1.0]))
     ladder = next(m for m in model.modules() if isinstance(m, ScaleLadderKernel))
     assert abs(float(ladder.deviation.detach()[2]) - 0.25) < 0.02
 
@@ -103,14 +108,7 @@ def test_full_schedule_deviation_stays_at_its_prior_without_full_length_runs():
     """``step_levels``: runs (and curve points) at the two shorter step levels only; the full schedule's own
     deviation is not learned from them (prior mode 0.25), so the model cannot be sure that short runs rank mixtures
     as full-length ones do. Without ``step_levels`` the steps factor has no such term."""
-    rng = np.random.default_rng(0)
-    n = 40
-    W = simplex.sample_dirichlet(rng, n, 3)
-    u = rng.choice([0.0, 1.0], size=n)
-    v = rng.choice([0.0, 0.5], size=n)
-    y = (W[:, 0] - 0.3) ** 2 * (1 + u) + 0.5 * (1 - u) + 0.3 * (1 - v) + 0.01 * rng.standard_normal(n)
-    X = torch.from_numpy(np.column_stack([np.sqrt(W), u, v, np.arange(n)]))
-    Y = torch.from_numpy(y)[:, None]
+    X, Y = _runs_at(scales=[0.0, 1.0], steps=[0.0, 0.5])
     model = fit_lbfgs(mfms_model(X, Y, n_mixture_dims=3, levels=[0.0, 1.0], step_levels=[0.0, 0.5, 1.0]))
     deviations = next(m for m in model.modules() if isinstance(m, LevelDeviationKernel))
     assert abs(float(deviations.deviation.detach()[2]) - 0.25) < 0.02
