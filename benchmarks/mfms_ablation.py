@@ -51,6 +51,7 @@ ARMS = {
     "cost-threshold": {"refine_min_cost": 0.2},
     "big-design": {"design_cost": 1.0},
     "small-design": {"design_cost": 0.25},
+    "tiny-design": {"design_cost": 0.1},
     "no-faces": {"face_weight": 0.0},
     "lcb1": {"recommend_kappa": 1.0},
     "overhead-0.1": {"fixed_cost": 0.1},
