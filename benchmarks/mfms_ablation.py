@@ -16,6 +16,7 @@ Arms (each a set of ``mfms`` options; everything else is the default):
 * ``cost-threshold`` — ``refine_min_cost=0.2``: after the design, only fidelities costing >= 0.2 target runs.
 * ``big-design`` — ``design_cost=1``: the design may cost a whole target run (the previous default).
 * ``small-design`` — ``design_cost=0.25``: a quarter of a target run, so that more goes to near-target probes early.
+* ``tiny-design`` — ``design_cost=0.1``: how far the design must shrink before the top-only families win at one run.
 * ``no-faces`` — ``face_weight=0``: the recommendation is the projected descent's end point, without the
   active-set search over faces (so no weight is set to exactly 0 unless the projection lands there).
 * ``lcb1`` — ``recommend_kappa=1``: recommend the mixture with the lowest ``mean + 1·sd`` at the target.
