@@ -17,6 +17,8 @@ Arms (each a set of ``mfms`` options; everything else is the default):
 * ``big-design`` — ``design_cost=1``: the design may cost a whole target run (the previous default).
 * ``small-design`` — ``design_cost=0.25``: a quarter of a target run, so that more goes to near-target probes early.
 * ``tiny-design`` — ``design_cost=0.1``: how far the design must shrink before the top-only families win at one run.
+* ``few-design`` — ``design_rate=3, design_cost=0.25``: half the design's runs at the default's step level (where
+  ``small-design`` keeps the runs and halves their length).
 * ``no-faces`` — ``face_weight=0``: the recommendation is the projected descent's end point, without the
   active-set search over faces (so no weight is set to exactly 0 unless the projection lands there).
 * ``lcb1`` — ``recommend_kappa=1``: recommend the mixture with the lowest ``mean + 1·sd`` at the target.
@@ -53,6 +55,7 @@ ARMS = {
     "big-design": {"design_cost": 1.0},
     "small-design": {"design_cost": 0.25},
     "tiny-design": {"design_cost": 0.1},
+    "few-design": {"design_rate": 3, "design_cost": 0.25},
     "no-faces": {"face_weight": 0.0},
     "lcb1": {"recommend_kappa": 1.0},
     "overhead-0.1": {"fixed_cost": 0.1},

@@ -36,6 +36,17 @@ def test_default_design_is_cut_to_its_cost_cap(toy_objective):
     assert s.get_params()["n_init"] == s.n_init
 
 
+def test_design_rate_sets_runs_per_domain_and_the_longest_step_level_they_afford(toy_objective):
+    space, cost = toy_objective.space, toy_objective.cost  # k = 3; cost(s, z) = z / 16000 target runs
+    s = strategies.create("mfms", space, cost, True, 0, design_rate=3)
+    assert (s.n_init, s.init_fidelity) == (9, ("s", 300))  # 9 x 1000/16000 = 0.56 > 0.5 >= 9 x 300/16000
+    s = strategies.create("mfms", space, cost, True, 0, design_rate=3, design_cost=0.6)
+    assert (s.n_init, s.init_fidelity) == (9, ("s", 1000))
+    assert s.get_params()["design_rate"] == 3
+    with pytest.raises(ValidationError, match="design_rate"):
+        strategies.create("mfms", space, cost, True, 0, design_rate=0)
+
+
 def test_pending_design_asks_take_distinct_design_points(toy_objective):
     s = strategies.create("mfms", toy_objective.space, toy_objective.cost, True, 0, n_init=4)
     pending = []

@@ -61,21 +61,21 @@ from mixscale.surrogates.mean_minimizer import minimize_mean
 
 
 class MFMS(Strategy):
-    """Our default strategy. Options: ``n_init`` design runs (default ``6k``, fewer if the design would cost more
-    than ``design_cost`` target runs), ``init_fidelity`` (default: see the module docstring), ``refine_min_cost``
-    (fidelities open to the acquisition after the design, in target-run units; default 0 = all), ``members`` (1: the
-    fit alone; 2: with its "target stands alone" twin; 3, the default: and the "inverted" fit), ``prior_odds`` (of
-    the three members; default ``(4, 1, 1)``), ``rank`` (signed rung loadings; 0 = the positive-only ladder),
-    ``embedding`` (``hellinger`` | ``ilr`` | ``identity``), ``use_curves``, the candidate-set sizes,
-    ``fixed_cost``: a per-query overhead (target-run units) added to every query's cost in the acquisition only (Wu
-    et al., 2019), ``fit_tol``: the warm-started refit stops once an L-BFGS iteration gains less than about this
-    many nats of log posterior (:func:`~mixscale.surrogates.gp.fit_lbfgs`; ``None``: scipy's default tolerance,
-    i.e. nearly always 40 iterations), ``warm_design``: design runs per domain that every warm-start run left
-    at 0 (:meth:`_design_plan`), ``face_weight``: the recommendation's active-set search tries removing domains
-    below this weight (a bound on its work; :meth:`_optimum`), ``recommend_kappa``: recommend by
-    ``mean + κ·sd`` at the target (default 0: the mean), and ``step_deviations``: give each step level its own
-    deviation in the steps kernel (:class:`~mixscale.surrogates.gp.LevelDeviationKernel`; default off: on the suite
-    it helps at ten target runs and costs at three, ``docs/benchmark.md``, "Honest step transfer")."""
+    """Our default strategy. Options: ``n_init`` design runs (default ``design_rate · k`` with ``design_rate = 6`` runs
+    per domain, fewer if the design would cost more than ``design_cost`` target runs), ``init_fidelity`` (default: see
+    the module docstring), ``refine_min_cost`` (fidelities open to the acquisition after the design, in target-run
+    units; default 0 = all), ``members`` (1: the fit alone; 2: with its "target stands alone" twin; 3, the default: and
+    the "inverted" fit), ``prior_odds`` (of the three members; default ``(4, 1, 1)``), ``rank`` (signed rung loadings; 0
+    = the positive-only ladder), ``embedding`` (``hellinger`` | ``ilr`` | ``identity``), ``use_curves``, the
+    candidate-set sizes, ``fixed_cost``: a per-query overhead (target-run units) added to every query's cost in the
+    acquisition only (Wu et al., 2019), ``fit_tol``: the warm-started refit stops once an L-BFGS iteration gains less
+    than about this many nats of log posterior (:func:`~mixscale.surrogates.gp.fit_lbfgs`; ``None``: scipy's default
+    tolerance, i.e. nearly always 40 iterations), ``warm_design``: design runs per domain that every warm-start run left
+    at 0 (:meth:`_design_plan`), ``face_weight``: the recommendation's active-set search tries removing domains below
+    this weight (a bound on its work; :meth:`_optimum`), ``recommend_kappa``: recommend by ``mean + κ·sd`` at the target
+    (default 0: the mean), and ``step_deviations``: give each step level its own deviation in the steps kernel
+    (:class:`~mixscale.surrogates.gp.LevelDeviationKernel`; default off: on the suite it helps at ten target runs and
+    costs at three, ``docs/benchmark.md``, "Honest step transfer")."""
 
     name = "mfms"
 
@@ -99,6 +99,7 @@ class MFMS(Strategy):
         rank: int = 1,
         fit_tol: float | None = 0.002,
         warm_design: int = 6,
+        design_rate: int = 6,
         prior_odds: tuple[float, ...] = (4.0, 1.0, 1.0),
         recommend_kappa: float = 0.0,
         face_weight: float = 0.15,
@@ -115,6 +116,9 @@ class MFMS(Strategy):
         if int(warm_design) < 0:
             raise ValidationError("warm_design", f"must be >= 0 runs per uncovered domain, got {warm_design!r}")
         self.warm_design = int(warm_design)
+        if int(design_rate) < 1:
+            raise ValidationError("design_rate", f"must be >= 1 design run per domain, got {design_rate!r}")
+        self.design_rate = int(design_rate)
         if len(prior_odds) != 3 or not all(float(p) > 0 for p in prior_odds):
             raise ValidationError("prior_odds", f"need three positive numbers, got {prior_odds!r}")
         self.prior_odds = tuple(float(p) for p in prior_odds)
@@ -138,7 +142,7 @@ class MFMS(Strategy):
         fid = self.space.fidelities()
         self._fidelities = [f for f in fid if self.cost(*f) <= 1.0 + 1e-9]
         self._cheapest = min(self._fidelities, key=lambda f: self.cost(*f))
-        n = 6 * self.space.k if n_init is None else int(n_init)
+        n = self.design_rate * self.space.k if n_init is None else int(n_init)
         if init_fidelity is None:
             init_fidelity = self._design_fidelity(n)
             if n_init is None:  # the default design is cut to fit design_cost (at least k + 1 runs)
