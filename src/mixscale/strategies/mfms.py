@@ -122,8 +122,7 @@ class MFMS(Strategy):
         if len(prior_odds) != 3 or not all(float(p) > 0 for p in prior_odds):
             raise ValidationError("prior_odds", f"need three positive numbers, got {prior_odds!r}")
         self.prior_odds = tuple(float(p) for p in prior_odds)
-        self.refine_min_cost = float(refine_min_cost)
-        self.design_cost = float(design_cost)
+        self.refine_min_cost, self.design_cost = float(refine_min_cost), float(design_cost)
         if not float(recommend_kappa) >= 0.0:
             raise ValidationError("recommend_kappa", f"must be >= 0 posterior sds, got {recommend_kappa!r}")
         self.recommend_kappa = float(recommend_kappa)
@@ -135,10 +134,8 @@ class MFMS(Strategy):
         if fit_tol is not None and not float(fit_tol) > 0.0:
             raise ValidationError("fit_tol", f"must be > 0 nats or None, got {fit_tol!r}")
         self.fit_tol = None if fit_tol is None else float(fit_tol)
-        self.embedding = embedding
-        self.use_curves = use_curves
-        self.n_targets = int(n_targets)
-        self.n_pool = int(n_pool)
+        self.embedding, self.use_curves = embedding, use_curves
+        self.n_targets, self.n_pool = int(n_targets), int(n_pool)
         fid = self.space.fidelities()
         self._fidelities = [f for f in fid if self.cost(*f) <= 1.0 + 1e-9]
         self._cheapest = min(self._fidelities, key=lambda f: self.cost(*f))
