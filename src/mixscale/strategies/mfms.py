@@ -65,8 +65,8 @@ class MFMS(Strategy):
     per domain, fewer if the design would cost more than ``design_cost`` target runs), ``init_fidelity`` (default: see
     the module docstring), ``refine_min_cost`` (fidelities open to the acquisition after the design, in target-run
     units; default 0 = all), ``members`` (1: the fit alone; 2: with its "target stands alone" twin; 3, the default: and
-    the "inverted" fit), ``prior_odds`` (of the three members; default ``(4, 1, 1)``), ``rank`` (signed rung loadings; 0
-    = the positive-only ladder), ``embedding`` (``hellinger`` | ``ilr`` | ``identity``), ``use_curves``, the
+    the "inverted" fit), ``prior_odds`` (of the three members; default ``(4, 1, 1)``), ``rank`` (signed rung
+    loadings; 0 = the positive-only ladder), ``embedding`` (``hellinger`` | ``ilr`` | ``identity``), ``use_curves``, the
     candidate-set sizes, ``fixed_cost``: a per-query overhead (target-run units) added to every query's cost in the
     acquisition only (Wu et al., 2019), ``fit_tol``: the warm-started refit stops once an L-BFGS iteration gains less
     than about this many nats of log posterior (:func:`~mixscale.surrogates.gp.fit_lbfgs`; ``None``: scipy's default
