@@ -136,3 +136,26 @@ def test_cost_to_stay_is_the_first_cost_from_which_the_trace_stays_at_or_below_t
     assert cost_to_stay(costs, [0.1, 0.1, 0.1, 0.1, 0.1], 0.15) == 0.5
     assert cost_to_stay(costs, [0.1, 0.1, 0.1, 0.1, 0.2], 0.15) == float("inf")  # ends above
     assert cost_to_stay([], [], 0.15) == float("inf")
+
+
+def test_ratio_of_two_speedups_and_its_paired_interval():
+    """A problem on which the method is 4x faster against one where it is 2x (every seed): ratio 2, interval
+    [2, 2]; the same traces on both sides give exactly 1 in every paired draw; a method that is 4x faster on half
+    the seeds only gives an interval that spans 1."""
+    fast, slow, half = [], [], []
+    for seed in range(8):
+        for rows in (fast, slow, half):
+            rows += trace("B", seed, [(1, 0.5), (8, 0.1), (10, 0.1)])
+        fast += trace("A", seed, [(1, 0.3), (2, 0.05), (10, 0.05)])  # 8 / 2 = 4x
+        slow += trace("A", seed, [(1, 0.3), (4, 0.05), (10, 0.05)])  # 8 / 4 = 2x
+        half += trace("A", seed, [(1, 0.3), (2, 0.05), (10, 0.05)] if seed % 2 else [(1, 0.3), (10, 0.2)])
+    a, b, c = (BenchResult(pd.DataFrame(r), budget=10.0, metric="loss", optimum=0.0) for r in (fast, slow, half))
+    ratio, lo, hi = bench.speedup_ratio(a, b, "B", "A", n_boot=200)
+    assert ratio == pytest.approx(2.0, rel=0.05) and lo == pytest.approx(2.0, rel=0.05)
+    assert hi == pytest.approx(2.0, rel=0.05)
+    assert bench.speedup_ratio(c, c, "B", "A", n_boot=200) == (1.0, 1.0, 1.0)
+    ratio, lo, hi = bench.speedup_ratio(c, b, "B", "A", n_boot=200)
+    assert lo == 0.0 and hi == pytest.approx(2.0, rel=0.05) and lo <= ratio <= hi
+    assert bench.speedup_ratio(c, b, "B", "A", n_boot=200) == (ratio, lo, hi)  # seeded: reproducible
+    point, nlo, nhi = bench.speedup_ratio(a, b, "B", "A", n_boot=0)
+    assert point == pytest.approx(2.0, rel=0.05) and np.isnan(nlo) and np.isnan(nhi)

@@ -5,7 +5,17 @@
 strategies on all of them at several budgets.
 """
 
-from mixscale.bench.harness import BenchResult, Speedup, checkpoints, regret_of, run, run_one
+from mixscale.bench.harness import BenchResult, Speedup, checkpoints, regret_of, run, run_one, speedup_ratio
 from mixscale.bench.suite import run_suite, suite
 
-__all__ = ["BenchResult", "Speedup", "checkpoints", "regret_of", "run", "run_one", "run_suite", "suite"]
+__all__ = [
+    "BenchResult",
+    "Speedup",
+    "checkpoints",
+    "regret_of",
+    "run",
+    "run_one",
+    "run_suite",
+    "speedup_ratio",
+    "suite",
+]

@@ -314,6 +314,60 @@ class BenchResult:
         )
 
 
+def speedup_ratio(
+    a: BenchResult,
+    b: BenchResult,
+    baseline: str,
+    method: str = "mfms",
+    n_boot: int = 1000,
+    level: float = 0.9,
+) -> tuple[float, float, float]:
+    """``method``'s median speedup over ``baseline`` on ``a`` divided by the same on ``b`` (e.g. a constrained
+    problem against the unconstrained one, a weighted sum against one metric), and a ``level`` percentile-bootstrap
+    interval of that ratio. Each draw resamples seeds with replacement and recomputes both speedups from scratch (the
+    baselines' median traces and targets included); when ``a`` and ``b`` ran the same seeds the draw is paired (the
+    same seeds on both problems), otherwise independent. A speedup of 0 on both sides counts as a ratio of 1; 0 on
+    ``b`` alone as infinity. Written out here because the ratio's spread, not its point value, says whether two
+    speedups differ (SciPy's ``stats.bootstrap`` takes one statistic of resampled arrays, not of four paired
+    trace matrices).
+
+    Returns ``(ratio, lo, hi)``; ``n_boot=0`` gives ``nan`` bounds."""
+
+    def ratio(sa: float, sb: float) -> float:
+        if sb > 0:
+            return sa / sb
+        return 1.0 if sa == 0 else float("inf")
+
+    mats = []
+    for res in (a, b):
+        grid = res.grid()
+        mats.append((res.regret_matrix(baseline, grid), res.regret_matrix(method, grid), grid))
+
+    def median_of(i: int, ib: np.ndarray, im: np.ndarray) -> float:
+        base, meth, grid = mats[i]
+        return float(np.median(_speedup_ratios(base[ib], meth[im], grid)[0]))
+
+    full = [np.arange(len(m[0])) for m in mats], [np.arange(len(m[1])) for m in mats]
+    point = ratio(median_of(0, full[0][0], full[1][0]), median_of(1, full[0][1], full[1][1]))
+    if n_boot <= 0:
+        return point, float("nan"), float("nan")
+
+    def seeds(res: BenchResult, strategy: str) -> list:
+        return sorted(set(res.traces.loc[res.traces["strategy"] == strategy, "seed"]))
+
+    paired = all(seeds(a, s) == seeds(b, s) for s in (baseline, method))
+    rng = np.random.default_rng(0)
+    draws = np.empty(int(n_boot))
+    for t in range(int(n_boot)):
+        idx = [[rng.integers(0, len(m[j]), len(m[j])) for j in (0, 1)] for m in mats]
+        if paired:
+            idx[1] = idx[0]
+        draws[t] = ratio(median_of(0, *idx[0]), median_of(1, *idx[1]))
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(draws, [alpha, 1 - alpha], method="inverted_cdf")
+    return point, float(lo), float(hi)
+
+
 def run(
     objective: BenchmarkObjective,
     strategies: Sequence[str] = ("random", "hyperband", "mfbo", "regmix", "mfms-paper", "mfms"),
