@@ -16,6 +16,7 @@ per seed under ``--out`` (``*.parquet``), so an interrupted run resumes; the sum
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -57,6 +58,28 @@ def run(objective, name: str, seeds, budget: float, out: Path, compute: bool = T
             print(f"{name} seed {seed} done", flush=True)
         frames.append(pd.read_parquet(path))
     return bench.BenchResult(pd.concat(frames), budget, objective.metric.name, objective.optimum()[1])
+
+
+def null_check(results: dict[str, bench.BenchResult], seeds: list[int]) -> dict:
+    """How far a 10-seed speedup moves when nothing changes: each problem's seeds cut into disjoint blocks of 10,
+    ``mfms``'s speedup per block, and the ratio between every two blocks — what "capped / unconstrained" would read if
+    the cap changed nothing. Printed and returned."""
+    blocks = [seeds[i : i + 10] for i in range(0, len(seeds) - 9, 10)]
+    out = {}
+    print(f"\nthe same problem against itself: {len(blocks)} disjoint blocks of 10 seeds")
+    for problem, res in results.items():
+        cut = [bench.BenchResult(res.traces[res.traces["seed"].isin(b)], res.budget, res.metric, res.optimum)
+               for b in blocks]  # fmt: skip
+        for b in ("random", "mfbo"):
+            per_block = [c.speedup(b, "mfms").median for c in cut]
+            pairs = [bench.speedup_ratio(x, y, b, "mfms", n_boot=0)[0] for x, y in itertools.combinations(cut, 2)]
+            within = sum(abs(r - 1) <= 0.3 for r in pairs)
+            out[f"{problem} mfms vs {b}"] = {"per block": per_block, "pairwise ratios": pairs, "within 30 %": within}
+            print(
+                f"{problem:>13} mfms vs {b:>6}: per block {' '.join(f'{x:.2f}x' for x in per_block)}; "
+                f"block / block within 30 % in {within} of {len(pairs)} pairs"
+            )
+    return out
 
 
 def main() -> None:
@@ -112,6 +135,8 @@ def main() -> None:
         )
     print(f"\nfitted simulator, {len(seeds)} seeds {seeds}, budget {args.budget:g} target runs")
     print(pd.DataFrame(rows).to_string(index=False))
+    if len(seeds) >= 20:
+        summary["same problem, disjoint 10-seed blocks"] = null_check(results, seeds)
     name = "summary.json" if len(seeds) == 10 else f"summary-{len(seeds)}seeds.json"  # the issue's 10 seeds, or more
     (args.out / name).write_text(json.dumps({**summary, "table": rows}, indent=2, default=float))
 
