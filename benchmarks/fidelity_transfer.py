@@ -1,9 +1,13 @@
 """How much each fidelity says about the target, on a simulator's noise-free model.
 
-Usage: ``.venv/bin/python benchmarks/fidelity_transfer.py [--simulator fitted|analytic | --family NAME] [--n 4000]``
+Usage: ``.venv/bin/python benchmarks/fidelity_transfer.py [--simulator fitted|analytic | --family NAME |
+--objective SPEC] [--n 4000]``
 
 ``--family`` takes any problem-suite family (``mixscale.bench.suite.family_names()``), e.g. ``fitted-avg-no-latex``;
-on a constrained space the mixtures are drawn uniformly from its feasible set.
+on a constrained space the mixtures are drawn uniformly from its feasible set. ``--objective`` takes one metric of
+the fitted simulator's runs table or a JSON weighting of several (``'{"loss:code": 0.5, "loss:books": 0.5}'``,
+normalized as :class:`~mixscale.objectives.multimetric.MultiMetricSimulator` does), e.g. to compare how a weighted
+sum and each of its parts transfer.
 
 For ``n`` uniform mixtures, every fidelity (m, z) of the grid is compared with the target (m*, z*): its cost, the
 Spearman rank correlation of its values with the target's, and the target regret of the mixture that is best at
@@ -22,17 +26,22 @@ from scipy.stats import spearmanr
 
 from mixscale import simplex, simulator
 from mixscale.bench.suite import family
+from mixscale.objectives.multimetric import MultiMetricSimulator
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulator", default="fitted", choices=["fitted", "analytic"])
     parser.add_argument("--family", default=None, help="a problem-suite family instead of --simulator")
+    parser.add_argument("--objective", default=None, help="a metric or a JSON weighting (fitted simulator)")
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    sim = family(args.family) if args.family else simulator.load(args.simulator)
+    if args.objective:
+        sim = MultiMetricSimulator(args.objective)
+    else:
+        sim = family(args.family) if args.family else simulator.load(args.simulator)
     space = sim.space
     # a constrained family wraps its simulator (ConstrainedObjective): the rungs' values come from the simulator
     values_at = getattr(sim, "objective", sim).value_at
@@ -58,7 +67,7 @@ def main() -> None:
                 ),
             }
         )
-    name = args.family or f"{args.simulator} simulator"
+    name = args.family or (f"fitted simulator, {args.objective}" if args.objective else f"{args.simulator} simulator")
     print(f"{name}, metric {sim.metric.name}, target {space.target}, {args.n} mixtures")
     print(f"regret of a uniform random mixture: median {np.median(regret):.4f}; uniform mixture: ", end="")
     print(f"{sign * (sim.target_value(space.uniform_mixture()[None])[0] - best):.4f}")

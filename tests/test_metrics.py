@@ -136,3 +136,23 @@ def test_multimetric_simulator_evaluates_every_fidelity_with_its_own_curve():
     assert again.metrics == obj.evaluate(obj.space.config(w, *obj.space.target), seed=3).metrics
     with pytest.raises(ValidationError, match="steps"):
         obj.evaluate(obj.space.config(w, obj.space.target[0], 10 * max(obj.space.steps)), seed=0)
+
+
+def test_multimetric_value_at_is_the_noise_free_weighting_at_any_fidelity():
+    """``value_at`` applies the objective's weighting to the simulator's noise-free metrics at a fidelity; at the
+    target it is ``target_value``, and the noise of ``evaluate`` is centred on it."""
+    from mixscale.objectives.multimetric import MultiMetricSimulator
+
+    obj = MultiMetricSimulator({"loss:code": 0.5, "loss:books": 0.5})
+    W = obj.space.sample_mixtures(np.random.default_rng(0), 5)
+    np.testing.assert_allclose(obj.value_at(W, *obj.space.target), obj.target_value(W))
+    scale, steps = obj.space.fidelities()[0]
+    pred = obj.simulator.predict(W, scale, [steps])[0]
+    code, books = (pred[:, obj.metrics.index(m)] for m in ("loss:code", "loss:books"))
+    np.testing.assert_allclose(
+        obj.value_at(W, scale, steps), obj.scalarization.values({"loss:code": code, "loss:books": books})
+    )
+    noisy = [
+        obj.evaluate(obj.space.config(obj.space.mixture_dict(W[0]), scale, steps), seed=s).value for s in range(40)
+    ]
+    assert abs(np.mean(noisy) - obj.value_at(W[:1], scale, steps)[0]) < 4 * np.std(noisy) / np.sqrt(40)

@@ -120,9 +120,13 @@ class MultiMetricSimulator:
         names = self.metrics if metrics is None else list(metrics)
         return pred[:, [self.metrics.index(m) for m in names]]
 
-    def target_value(self, mixtures: np.ndarray) -> np.ndarray:
-        pred = self.target_metrics(mixtures)
+    def value_at(self, mixtures: np.ndarray, scale: str, steps: int) -> np.ndarray:
+        """Noise-free value optimized (the metric or the scalarization) of ``mixtures`` at ``(scale, steps)``."""
+        pred = self.simulator.predict(np.atleast_2d(mixtures), scale, [int(steps)])[0]
         return self._value({m: pred[:, j] for j, m in enumerate(self.metrics)})
+
+    def target_value(self, mixtures: np.ndarray) -> np.ndarray:
+        return self.value_at(mixtures, *self.space.target)
 
     def optimum(self) -> tuple[np.ndarray, float]:
         if self._optimum is None:
