@@ -157,7 +157,7 @@ def _cold(sim, seed: int, budget: float, cache: Path | None) -> dict:
 
 
 def run_seed(
-    seed: int, added: str, pre_budget: float, budget: float, warm_budget: float, warm_design, cache: str | None
+    seed: int, added: str, pre_budget: float, budget: float, warm_budget: float, warm_options: dict, cache: str | None
 ) -> dict:
     import torch
 
@@ -181,8 +181,7 @@ def run_seed(
     value, required = value_function(sim)
     pre_space = Restricted(sim, added).space
     warm_runs = collect([_runs_table(pre_space, told, sim.metric.name)], sim.space, value, required)
-    options = {} if warm_design is None else {"warm_design": int(warm_design)}
-    w = strategies.create("mfms", sim.space, sim.cost, True, seed, **options)
+    w = strategies.create("mfms", sim.space, sim.cost, True, seed, **warm_options)
     for run in warm_runs.used:
         w.tell(run.config, run.marked())
     first = w.recommend().mixture
@@ -251,6 +250,7 @@ def main() -> None:
     ap.add_argument(
         "--warm-design", type=int, default=None, help="mfms's warm_design: design runs per new domain (default 6)"
     )
+    ap.add_argument("--warm-options", default="{}", help="the warm study's mfms options as JSON")
     ap.add_argument("--cache", default=None, help="predecessor and cold runs cached here (default OUT/cache)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--skip-shipped", action="store_true")
@@ -271,7 +271,10 @@ def main() -> None:
     done = {json.loads(line)["seed"]: json.loads(line) for line in log.read_text().splitlines()} if log.exists() else {}
     todo = [s for s in range(args.seeds) if s not in done]
     cache = args.cache or str(out / "cache")
-    jobs = [(s, args.added, args.pre_budget, args.budget, args.warm_budget, args.warm_design, cache) for s in todo]
+    warm_options = json.loads(args.warm_options)
+    if args.warm_design is not None:
+        warm_options["warm_design"] = int(args.warm_design)
+    jobs = [(s, args.added, args.pre_budget, args.budget, args.warm_budget, warm_options, cache) for s in todo]
     with ProcessPoolExecutor(max(1, args.workers)) as pool:
         for res in pool.map(run_seed, *zip(*jobs, strict=True)) if jobs else []:
             with log.open("a") as f:
@@ -307,6 +310,7 @@ def main() -> None:
         "command": " ".join(sys.argv),
         "added_domain": args.added,
         "warm_design": args.warm_design,
+        "warm_options": json.loads(args.warm_options),
         "seeds": len(seeds),
         "budgets": {"predecessor": args.pre_budget, "cold": args.budget, "warm": args.warm_budget},
         "cold_final_median_regret": target,
