@@ -22,6 +22,8 @@ Per-seed results are appended to ``OUT/seeds.jsonl`` (a rerun skips seeds alread
 ``OUT/summary.json``. The predecessor's and the cold study's runs do not depend on the warm strategy and are cached
 per (seed, budget) under ``--cache`` (default ``OUT/cache``), so a changed warm strategy reruns only step 3 (delete
 ``seeds.jsonl`` first).
+``--warm-options '{"name": value}'`` passes ``mfms`` options to the warm study only (e.g. to try a variant of the
+warm-start model against the same predecessors and cold runs).
 """
 
 from __future__ import annotations
