@@ -35,8 +35,9 @@ from mixscale.objectives.multimetric import MultiMetricSimulator
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulator", default="fitted", choices=["fitted", "analytic"])
-    parser.add_argument("--family", default=None, help="a problem-suite family instead of --simulator")
-    parser.add_argument("--objective", default=None, help="a metric or a JSON weighting (fitted simulator)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--family", default=None, help="a problem-suite family instead of --simulator")
+    source.add_argument("--objective", default=None, help="a metric or a JSON weighting (fitted simulator)")
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--domain", default=None, help="also: what this domain is worth at each fidelity")

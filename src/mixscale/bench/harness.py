@@ -338,6 +338,10 @@ def speedup_ratio(
             return sa / sb
         return 1.0 if sa == 0 else float("inf")
 
+    point = ratio(a.speedup(baseline, method).median, b.speedup(baseline, method).median)
+    if n_boot <= 0:
+        return point, float("nan"), float("nan")
+
     mats = []
     for res in (a, b):
         grid = res.grid()
@@ -346,11 +350,6 @@ def speedup_ratio(
     def median_of(i: int, ib: np.ndarray, im: np.ndarray) -> float:
         base, meth, grid = mats[i]
         return float(np.median(_speedup_ratios(base[ib], meth[im], grid)[0]))
-
-    full = [np.arange(len(m[0])) for m in mats], [np.arange(len(m[1])) for m in mats]
-    point = ratio(median_of(0, full[0][0], full[1][0]), median_of(1, full[0][1], full[1][1]))
-    if n_boot <= 0:
-        return point, float("nan"), float("nan")
 
     def seeds(res: BenchResult, strategy: str) -> list:
         return sorted(set(res.traces.loc[res.traces["strategy"] == strategy, "seed"]))
