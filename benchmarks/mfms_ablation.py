@@ -1,7 +1,7 @@
 """Which parts of ``mfms`` matter: its defaults against one change at a time, on problem-suite families.
 
 Usage: ``.venv/bin/python benchmarks/mfms_ablation.py [--families anti-interior,fitted-avg] [--seeds 3]
-[--budgets 1,3,10] [--workers 2] [--out results/mfms_ablation]``
+[--budgets 1,3,10] [--workers 2] [--out results/mfms_ablation]`` (``--arms ""`` runs the baselines alone)
 
 Arms (each a set of ``mfms`` options; everything else is the default):
 
@@ -104,7 +104,7 @@ def main() -> None:
             for fam, r in res.regrets(b).iterrows():
                 for strat, v in r.items():
                     rows.append({"family": fam, "budget": b, "arm": strat, "median regret": v})
-    for arm in args.arms.split(","):
+    for arm in [a for a in args.arms.split(",") if a]:  # --arms "": the baselines alone
         res = run_suite(
             families, ["mfms"], seeds, budgets, args.workers, Path(args.out) / arm, strategy_options={"mfms": ARMS[arm]}
         )
