@@ -24,6 +24,12 @@ per (seed, budget) under ``--cache`` (default ``OUT/cache``), so a changed warm 
 ``seeds.jsonl`` first).
 ``--warm-options '{"name": value}'`` passes ``mfms`` options to the warm study only (e.g. to try a variant of the
 warm-start model against the same predecessors and cold runs).
+
+How much the seeds decide: the ratio's 90 % percentile-bootstrap interval (seeds resampled, each draw recomputing
+the cold median trace, its final regret and its cost, and every warm seed's cost against that target); with 20 seeds
+or more, the verdict on each disjoint block of 10 seeds, and the **null check** — the same criterion applied to the
+cold study on one block against the cold study on another (a cold start "warm-starting" nothing), which a 10-seed
+verdict should fail if it measures the warm start rather than which seeds were drawn.
 """
 
 from __future__ import annotations
@@ -242,6 +248,81 @@ def shipped_first_recommendation() -> dict:
     }
 
 
+GRID_POINTS = 601
+
+
+def _step_trace(grid: np.ndarray, costs, regrets) -> np.ndarray:
+    idx = np.searchsorted(np.asarray(costs), grid, side="right") - 1
+    return np.where(idx >= 0, np.asarray(regrets)[np.maximum(idx, 0)], np.inf)
+
+
+def verdict(cold: list[dict], warm: list[dict], budget: float) -> dict:
+    """The issue's criterion for one set of seeds: the cold traces' median trace, its final regret (the target) and
+    the cost from which it stays there; each warm trace's cost to reach and keep that target, over the cold cost."""
+    from mixscale.bench.harness import cost_to_stay
+
+    grid = np.linspace(0, budget, GRID_POINTS)
+    median = np.median([_step_trace(grid, d["cost"], d["regret"]) for d in cold], axis=0)
+    target = float(median[-1])
+    cold_cost = cost_to_stay(grid, median, target)
+    costs = [cost_to_stay(d["cost"], d["regret"], target) for d in warm]
+    ratios = np.asarray(costs) / cold_cost
+    return {
+        "target": target,
+        "cold_cost": cold_cost,
+        "costs": costs,
+        "ratios": ratios.tolist(),
+        "median_ratio": float(np.median(ratios)),
+        "at_most_0.4": int((ratios <= 0.4).sum()),
+        "cold_median_trace": median,
+        "grid": grid,
+    }
+
+
+def ratio_interval(seeds: list[dict], budget: float, n_boot: int = 1000, level: float = 0.9) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median warm / cold cost ratio: seeds resampled (the same draw for the
+    cold and the warm study, which share the seed), the whole criterion recomputed on every draw."""
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(n_boot):
+        pick = [seeds[i] for i in rng.integers(0, len(seeds), len(seeds))]
+        draws.append(verdict([d["cold"] for d in pick], [d["warm"] for d in pick], budget)["median_ratio"])
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")  # inf-safe
+    return float(lo), float(hi)
+
+
+def blocks_and_null(seeds: list[dict], budget: float) -> dict:
+    """Per disjoint block of 10 seeds: the warm verdict; and every cold block judged against every other's target."""
+    blocks = [seeds[i : i + 10] for i in range(0, len(seeds) - 9, 10)]
+    out = {"blocks": [], "null": []}
+    print(f"\n{len(blocks)} disjoint blocks of 10 seeds")
+    for i, b in enumerate(blocks):
+        v = verdict([d["cold"] for d in b], [d["warm"] for d in b], budget)
+        out["blocks"].append(
+            {
+                "seeds": [d["seed"] for d in b],
+                **{k: v[k] for k in ("target", "cold_cost", "median_ratio", "at_most_0.4")},
+            }
+        )
+        print(
+            f"  block {i} (seeds {b[0]['seed']}-{b[-1]['seed']}): cold final {v['target']:.4f} kept from "
+            f"{v['cold_cost']:.3g}; warm ratio {v['median_ratio']:.3g}, {v['at_most_0.4']}/10 seeds <= 0.4"
+        )
+    for i, a in enumerate(blocks):
+        for j, b in enumerate(blocks):
+            if i != j:
+                v = verdict([d["cold"] for d in a], [d["cold"] for d in b], budget)
+                out["null"].append(
+                    {"reference": i, "judged": j, "median_ratio": v["median_ratio"], "at_most_0.4": v["at_most_0.4"]}
+                )
+                print(
+                    f"  null: cold on block {j} judged against cold on block {i} (final {v['target']:.4f}): ratio "
+                    f"{v['median_ratio']:.3g}, {v['at_most_0.4']}/10 seeds <= 0.4 -> "
+                    f"{'passes' if v['median_ratio'] <= 0.4 else 'fails'}"
+                )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
@@ -290,24 +371,13 @@ def main() -> None:
                 flush=True,
             )
     seeds = [done[s] for s in sorted(done) if s < args.seeds]
-    grid = np.linspace(0, args.budget, 601)
     from mixscale.simulator.fitted import FittedSimulator
 
     sim = FittedSimulator("loss:avg")
     optimum_weight = sim.optimum()[0][sim.space.domains.index(args.added)]
-
-    def step_trace(costs, regrets):
-        idx = np.searchsorted(np.asarray(costs), grid, side="right") - 1
-        return np.where(idx >= 0, np.asarray(regrets)[np.maximum(idx, 0)], np.inf)
-
-    cold = np.array([step_trace(d["cold"]["cost"], d["cold"]["regret"]) for d in seeds])
-    cold_median = np.median(cold, axis=0)
-    target = float(cold_median[-1])
-    from mixscale.bench.harness import cost_to_stay
-
-    cold_cost = cost_to_stay(grid, cold_median, target)
-    warm_costs = [cost_to_stay(d["warm"]["cost"], d["warm"]["regret"], target) for d in seeds]
-    ratios = [c / cold_cost for c in warm_costs]
+    v = verdict([d["cold"] for d in seeds], [d["warm"] for d in seeds], args.budget)
+    target, cold_cost, warm_costs, ratios = v["target"], v["cold_cost"], v["costs"], v["ratios"]
+    lo, hi = ratio_interval(seeds, args.budget)
     summary = {
         "command": " ".join(sys.argv),
         "added_domain": args.added,
@@ -319,9 +389,12 @@ def main() -> None:
         "cold_cost_to_final": cold_cost,
         "warm_cost_to_cold_final_per_seed": warm_costs,
         "warm_over_cold_cost_per_seed": ratios,
-        "warm_over_cold_cost_median": float(np.median(ratios)),
-        "seeds_at_most_0.4": int(sum(r <= 0.4 for r in ratios)),
-        "cold_median_regret_at_warm_budget": float(cold_median[np.searchsorted(grid, args.warm_budget, "right") - 1]),
+        "warm_over_cold_cost_median": v["median_ratio"],
+        "warm_over_cold_cost_interval_90": [lo, hi],
+        "seeds_at_most_0.4": v["at_most_0.4"],
+        "cold_median_regret_at_warm_budget": float(
+            v["cold_median_trace"][np.searchsorted(v["grid"], args.warm_budget, "right") - 1]
+        ),
         "warm_final_regret_iqr": np.quantile([d["warm"]["regret"][-1] for d in seeds], [0.25, 0.75]).tolist(),
         "warm_first_regret_median": float(np.median([d["warm"]["first_regret"] for d in seeds])),
         "warm_final_regret_median": float(np.median([d["warm"]["regret"][-1] for d in seeds])),
@@ -334,10 +407,13 @@ def main() -> None:
     print(
         f"\n{len(seeds)} seeds, '{args.added}' added: cold reaches and keeps its final median regret {target:.4f} from "
         f"cost {cold_cost:.3g}; warm start (predecessor's runs free) from median {np.median(warm_costs):.3g} → "
-        f"ratio {summary['warm_over_cold_cost_median']:.3g} (goal ≤ 0.4), {summary['seeds_at_most_0.4']}/"
+        f"ratio {summary['warm_over_cold_cost_median']:.3g} [90 % bootstrap {lo:.3g}, {hi:.3g}] (goal ≤ 0.4), "
+        f"{summary['seeds_at_most_0.4']}/"
         f"{len(seeds)} seeds ≤ 0.4; warm's first recommendation (no new run) median regret "
         f"{summary['warm_first_regret_median']:.4f}"
     )
+    if len(seeds) >= 20:
+        summary["disjoint 10-seed blocks"] = blocks_and_null(seeds, args.budget)
     if not args.skip_shipped:
         shipped = shipped_first_recommendation()
         summary["shipped_runs_table"] = shipped
