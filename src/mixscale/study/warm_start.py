@@ -121,8 +121,9 @@ def uncovered_note(domains: Sequence[str]) -> str:
     names = ", ".join(domains)
     return (
         f"every warm run has {names} at 0, so they say nothing about {'it' if len(domains) == 1 else 'them'} "
-        "(mfms first runs its own design over the whole simplex); on the fitted simulator such warm starts ended "
-        "worse than a cold start for each of the four domains tried (docs/metrics.md, 'Warm start: one domain added')"
+        "(mfms first runs its own design over the whole simplex); on the fitted simulator (20 seeds) such warm starts "
+        "ended worse than a cold start at the same new cost when latex or web was added and level with it (within seed "
+        "noise) for qa, wikipedia and news (docs/metrics.md, 'Warm start: one domain added')"
     )
 
 
